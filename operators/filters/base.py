@@ -9,6 +9,7 @@ column (null for rows that were already dead) and names the reject reason.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ def apply_filter(
     alive = alive_mask(table)
     texts = table.column(TEXT).to_pylist()
     names = [f.name for f in dataclasses.fields(stats_type)]
+    types = arrow_types(stats_type)
     columns: dict[str, list[Any]] = {n: [None] * table.num_rows for n in names}
     reasons: list[str | None] = [None] * table.num_rows
     for i, (ok, text) in enumerate(zip(alive, texts)):
@@ -40,9 +42,24 @@ def apply_filter(
         reasons[i] = decide(stats, cfg)
     for n in names:
         col = f"{prefix}_{n}"
-        arr = pa.array(columns[n])
+        arr = pa.array(columns[n], type=types[n])
         if col in table.column_names:
             table = table.set_column(table.schema.get_field_index(col), col, arr)
         else:
             table = table.append_column(col, arr)
     return with_reason(table, reasons)
+
+
+_ARROW_TYPES = {int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string()}
+
+
+def arrow_types(stats_type: type) -> dict[str, pa.DataType]:
+    """Arrow type of each ``Stats`` field, from its type hint (so all-null batches keep a type)."""
+    hints = typing.get_type_hints(stats_type)
+    out = {}
+    for f in dataclasses.fields(stats_type):
+        tp = hints[f.name]
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        base = args[0] if args else tp
+        out[f.name] = _ARROW_TYPES.get(base, pa.float64())
+    return out

@@ -1,0 +1,172 @@
+"""The main job's flow: read -> extract -> filter -> dedup -> write, with accounting.
+
+Kept Ray-free where possible: :func:`annotate_batch` is the per-batch chain (extraction,
+optional math extraction, the filter stages) and runs without Ray on a pyarrow Table;
+:func:`run_pipeline` wires it into Ray Data. Global stages (exact and fuzzy dedup) need
+the whole corpus, so when they are on, annotated documents are first written to
+``<output>/_work/annotated/`` and read back; without them (recipes ``extract``, ``gopher``,
+``c4``, ``fineweb``) batches stream straight from the crawl to the output shards.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from operators import storage
+from operators.config import to_dict
+from operators.recipe import PipelineConfig, enabled_filter_stages, stage_reasons
+from operators.schema import LANGUAGE, TEXT, alive_mask
+from operators.stats import BatchStats, check_accounting, funnel
+from operators.writer import write_shards, write_work_shard
+
+WORK_DIR = "_work"
+
+
+def annotate_batch(table: pa.Table, cfg: PipelineConfig) -> pa.Table:
+    """Extraction (for crawl rows) plus every enabled filter stage, on one batch."""
+    from operators import extract
+
+    if "html" in table.column_names:
+        if cfg.math is not None:
+            from operators.math_pages import rewrite_math_html
+
+            table = rewrite_math_html(table, cfg.math)
+        table = extract.extract_batch(table, cfg.extract)
+    elif cfg.filters.language is not None:
+        table = _ensure_language(table, cfg)
+    for _, module, stage_cfg in enabled_filter_stages(cfg):
+        table = module.apply(table, stage_cfg)
+    return table
+
+
+def _ensure_language(table: pa.Table, cfg: PipelineConfig) -> pa.Table:
+    """Detect the language of document-file input that has no ``language`` column."""
+    from operators import extract
+
+    if LANGUAGE in table.column_names and table.column(LANGUAGE).null_count < table.num_rows:
+        return table
+    langs: list[str | None] = []
+    scores: list[float | None] = []
+    for ok, text in zip(alive_mask(table), table.column(TEXT).to_pylist()):
+        if ok and text:
+            lang, score = extract.detect_language(text, cfg.extract)
+        else:
+            lang, score = None, None
+        langs.append(lang)
+        scores.append(score)
+    for name, values, tp in ((LANGUAGE, langs, pa.string()), ("language_score", scores, pa.float64())):
+        arr = pa.array(values, type=tp)
+        if name in table.column_names:
+            table = table.set_column(table.schema.get_field_index(name), name, arr)
+        else:
+            table = table.append_column(name, arr)
+    return table
+
+
+def _read_inputs(inputs: list[str], cfg: PipelineConfig):
+    from operators import io, warc
+
+    plan = io.expand_inputs(inputs, cfg.storage, cfg.input)
+    parts = []
+    if plan.warc_files:
+        parts.append(warc.read_warc(plan.warc_files, cfg.warc, cfg.storage))
+    if plan.document_files:
+        parts.append(io.read_documents(plan.document_files, cfg.input, cfg.storage))
+    ds = parts[0]
+    for other in parts[1:]:
+        ds = ds.union(other)
+    return ds, plan
+
+
+def _merge_stats(ds) -> BatchStats:
+    total = BatchStats()
+    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        for text in batch.column("stats").to_pylist():
+            total.merge(BatchStats.from_json(text))
+    return total
+
+
+def _needs_global_stage(cfg: PipelineConfig) -> bool:
+    d = cfg.dedup
+    return any(x is not None for x in (d.exact, d.fuzzy, d.lines, d.paragraphs))
+
+
+def run_pipeline(
+    cfg: PipelineConfig,
+    inputs: list[str],
+    output: str,
+    *,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run the whole job and return the ``stats.json`` it wrote."""
+    import ray
+
+    start = time.time()
+    ds, plan = _read_inputs(inputs, cfg)
+    for sub in ("documents", "rejected", "duplicates", WORK_DIR):
+        storage.delete_dir(storage.join(output, sub), cfg.storage)
+    res = cfg.resources
+    map_args: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": res.batch_size, "num_cpus": res.cpus_per_task}
+    annotated = ds.map_batches(annotate_batch, fn_kwargs={"cfg": cfg}, **map_args)
+    extra: dict[str, Any] = {}
+    if not _needs_global_stage(cfg):
+        written = annotated.map_batches(
+            write_shards, fn_kwargs={"output": output, "storage_cfg": cfg.storage}, **map_args
+        )
+        totals = _merge_stats(written)
+        documents_in = totals.documents_in
+    else:
+        from operators.dedup.stage import apply_dedup
+
+        work = storage.join(output, WORK_DIR, "annotated")
+        first = _merge_stats(
+            annotated.map_batches(write_work_shard, fn_kwargs={"work_dir": work, "storage_cfg": cfg.storage}, **map_args)
+        )
+        documents_in = first.documents_in
+        if first.documents_in:
+            final, extra = apply_dedup(work, cfg, output)
+            written = final.map_batches(
+                write_shards, fn_kwargs={"output": output, "storage_cfg": cfg.storage}, **map_args
+            )
+            totals = _merge_stats(written)
+        else:
+            totals = BatchStats()
+        totals.skipped = first.skipped
+        storage.delete_dir(storage.join(output, WORK_DIR), cfg.storage)
+    wall = time.time() - start
+    rejected = dict(sorted(totals.rejected.items(), key=lambda kv: -kv[1]))
+    check_accounting(documents_in, totals.documents_out, rejected)
+    stats: dict[str, Any] = {
+        "documents_in": documents_in,
+        "documents_out": totals.documents_out,
+        "rejected": rejected,
+        "records_skipped": dict(totals.skipped),
+        "stages": funnel(documents_in, rejected, stage_reasons(cfg)),
+        "languages": dict(totals.languages.most_common()),
+        "length_histogram": totals.length_histogram,
+        "chars_out": totals.chars_out,
+        "wall_time_s": round(wall, 3),
+        "documents_per_s": round(documents_in / wall, 2) if wall > 0 else None,
+        "inputs": {"warc_files": len(plan.warc_files), "document_files": len(plan.document_files)},
+        "ray": {"nodes": len([n for n in ray.nodes() if n.get("Alive")]), "cpus": ray.cluster_resources().get("CPU", 0)},
+        "config": to_dict(cfg),
+        **extra,
+    }
+    write_outputs(stats, output, cfg.storage)
+    return stats
+
+
+def write_outputs(stats: dict[str, Any], output: str, storage_cfg: storage.StorageConfig | None, title: str = "raysift run") -> None:
+    """Write ``stats.json`` and ``report.html`` next to the shards."""
+    from operators.report import render_report
+
+    storage.write_bytes_atomic(
+        storage.join(output, "stats.json"), json.dumps(stats, indent=2, default=str).encode(), storage_cfg
+    )
+    storage.write_bytes_atomic(storage.join(output, "report.html"), render_report(stats, title).encode(), storage_cfg)
+

@@ -1,0 +1,180 @@
+"""Pipeline configuration: one frozen dataclass per operator, assembled from recipes.
+
+A recipe is a YAML file in ``recipes/`` (``default``, ``extract``, ``gopher``, ``c4``,
+``fineweb``, ``openwebmath``, ...). A user config file has the same shape and may name a
+``base`` recipe it overrides. A stage set to ``null`` is off; an unknown key or a bad
+value fails at load time naming the key and the valid choices.
+
+>>> cfg = load_recipe("extract")
+>>> [name for name, _, _ in enabled_filter_stages(cfg)]
+[]
+>>> load_config({"filters": {"gopher_qualty": {}}})
+Traceback (most recent call last):
+...
+operators.config.ConfigError: unknown key 'gopher_qualty' in filters; valid keys: c4, fineweb, gopher_quality, gopher_repetition, language, url
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+from operators.config import ConfigError, from_dict
+from operators.dedup.exact import ExactDedupConfig
+from operators.dedup.lines import LineDedupConfig, ParagraphDedupConfig
+from operators.dedup.minhash import MinHashConfig
+from operators.extract import REASONS as EXTRACT_REASONS
+from operators.extract import ExtractConfig
+from operators.filters.registry import FILTER_STAGES
+from operators.io import InputConfig
+from operators.math_extract import MathExtractConfig
+from operators.storage import StorageConfig
+from operators.warc import WarcConfig
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """How much of the cluster each Ray Data task asks for.
+
+    batch_size: documents per batch handed to the per-batch operators.
+    cpus_per_task: CPUs reserved per map task (fractions let I/O-bound tasks overlap).
+    shuffle_partitions: partitions of the dedup shuffles; None = 2 x cluster CPUs (min 4).
+    """
+
+    batch_size: int = 256
+    cpus_per_task: float = 1.0
+    shuffle_partitions: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"resources.batch_size must be >= 1, got {self.batch_size}")
+        if self.cpus_per_task <= 0:
+            raise ConfigError(f"resources.cpus_per_task must be > 0, got {self.cpus_per_task}")
+
+
+FiltersConfig = dataclasses.make_dataclass(
+    "filters",
+    [
+        (name, module.Config | None, field(default_factory=module.Config))  # type: ignore[attr-defined]
+        for name, module in FILTER_STAGES.items()
+    ],
+    frozen=True,
+)
+FiltersConfig.__doc__ = "The quality filters, in pipeline order; null turns a stage off."
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """Global dedup stages, in order: line and paragraph dedup (rewrite text), then exact
+    (URL, text hash), then fuzzy (MinHash-LSH + connected components). null turns one off."""
+
+    lines: LineDedupConfig | None = None
+    paragraphs: ParagraphDedupConfig | None = None
+    exact: ExactDedupConfig | None = field(default_factory=ExactDedupConfig)
+    fuzzy: MinHashConfig | None = field(default_factory=MinHashConfig)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything ``raysift run`` does, one sub-config per operator."""
+
+    input: InputConfig = field(default_factory=InputConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    warc: WarcConfig = field(default_factory=WarcConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    math: MathExtractConfig | None = None
+    filters: FiltersConfig = field(default_factory=FiltersConfig)  # type: ignore[valid-type]
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+
+
+def recipe_names() -> list[str]:
+    """Names of the bundled recipes."""
+    return sorted(p.name[: -len(".yaml")] for p in resources.files("recipes").iterdir() if p.name.endswith(".yaml"))
+
+
+def _recipe_data(name: str) -> dict[str, Any]:
+    path = resources.files("recipes") / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown recipe {name!r}; available recipes: {', '.join(recipe_names())}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _resolve_bases(data: dict[str, Any], seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    data = dict(data)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"base must be a recipe name, got {base!r}; available recipes: {', '.join(recipe_names())}")
+    if base in seen:
+        raise ConfigError(f"recipe {base!r} includes itself through 'base'")
+    return _merge(_resolve_bases(_recipe_data(base), seen + (base,)), data)
+
+
+def load_config(data: dict[str, Any]) -> PipelineConfig:
+    """Build a config from plain data (a recipe or user file, ``base`` resolved)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}")
+    return from_dict(PipelineConfig, _resolve_bases(data), "config")
+
+
+def load_recipe(name: str) -> PipelineConfig:
+    """A bundled recipe by name."""
+    return load_config(_recipe_data(name))
+
+
+def load_config_file(path: str | Path) -> PipelineConfig:
+    """A user's YAML config file (may start from a recipe with ``base: NAME``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(p)!r} is not valid YAML: {exc}") from exc
+    return load_config(data or {})
+
+
+def enabled_filter_stages(cfg: PipelineConfig) -> list[tuple[str, ModuleType, Any]]:
+    """(name, module, config) of each filter stage that is on, in pipeline order."""
+    out = []
+    for name, module in FILTER_STAGES.items():
+        stage_cfg = getattr(cfg.filters, name)
+        if stage_cfg is not None:
+            out.append((name, module, stage_cfg))
+    return out
+
+
+def stage_reasons(cfg: PipelineConfig) -> list[tuple[str, tuple[str, ...]]]:
+    """Stages in pipeline order with the reject reasons each can give (for the funnel)."""
+    from operators.dedup import exact, fuzzy, lines
+
+    stages: list[tuple[str, tuple[str, ...]]] = [("extract", tuple(EXTRACT_REASONS))]
+    stages += [(name, tuple(module.REASONS)) for name, module, _ in enabled_filter_stages(cfg)]
+    d = cfg.dedup
+    if d.lines is not None:
+        stages.append(("line_dedup", tuple(lines.LINE_REASONS)))
+    if d.paragraphs is not None:
+        stages.append(("paragraph_dedup", tuple(lines.PARAGRAPH_REASONS)))
+    if d.exact is not None:
+        stages.append(("exact_dedup", tuple(exact.REASONS)))
+    if d.fuzzy is not None:
+        stages.append(("fuzzy_dedup", tuple(fuzzy.REASONS)))
+    return stages
