@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -68,10 +69,32 @@ def _ensure_language(table: pa.Table, cfg: PipelineConfig) -> pa.Table:
     return table
 
 
-def _read_inputs(inputs: list[str], cfg: PipelineConfig):
+def _select_inputs(plan, cfg: PipelineConfig, ledger_uri: str | None, max_files: int | None, run_id: str):
+    """Apply ``--max-files`` and the ledger: keep only inputs not done and claimed by this run."""
+    files = list(plan.warc_files) + list(plan.document_files)
+    ledger = None
+    if ledger_uri:
+        from operators.ledger import Ledger
+
+        ledger = Ledger(ledger_uri, cfg.storage)
+        chosen = []
+        for uri in ledger.pending(files):
+            if max_files is not None and len(chosen) >= max_files:
+                break
+            if ledger.claim(uri, run_id=run_id, lease_seconds=cfg.resources.ledger_lease_seconds):
+                chosen.append(uri)
+        files = chosen
+    elif max_files is not None:
+        files = files[:max_files]
+    keep = set(files)
+    plan.warc_files[:] = [f for f in plan.warc_files if f in keep]
+    plan.document_files[:] = [f for f in plan.document_files if f in keep]
+    return plan, ledger
+
+
+def _read_inputs(plan, cfg: PipelineConfig):
     from operators import io, warc
 
-    plan = io.expand_inputs(inputs, cfg.storage, cfg.input)
     parts = []
     if plan.warc_files:
         parts.append(warc.read_warc(plan.warc_files, cfg.warc, cfg.storage))
@@ -80,7 +103,7 @@ def _read_inputs(inputs: list[str], cfg: PipelineConfig):
     ds = parts[0]
     for other in parts[1:]:
         ds = ds.union(other)
-    return ds, plan
+    return ds
 
 
 def _merge_stats(ds) -> BatchStats:
@@ -101,14 +124,33 @@ def run_pipeline(
     inputs: list[str],
     output: str,
     *,
+    ledger: str | None = None,
+    max_files: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run the whole job and return the ``stats.json`` it wrote."""
+    """Run the whole job and return the ``stats.json`` it wrote.
+
+    Without a ledger the output folder is replaced (a rerun overwrites, never duplicates).
+    With a ledger (scheduled incremental runs) only inputs not yet done are processed, new
+    shards are added beside earlier runs' shards, and each input is marked done at the end.
+    Global dedup then covers the inputs of this run.
+    """
     import ray
 
+    from operators import io
+
     start = time.time()
-    ds, plan = _read_inputs(inputs, cfg)
-    for sub in ("documents", "rejected", "duplicates", WORK_DIR):
+    run_id = f"run-{uuid.uuid4().hex[:12]}"
+    plan = io.expand_inputs(inputs, cfg.storage, cfg.input)
+    plan, ledger_obj = _select_inputs(plan, cfg, ledger, max_files, run_id)
+    if not plan.warc_files and not plan.document_files:
+        log("raysift: nothing to do: every input is already done in the ledger")
+        stats = _empty_stats(cfg, time.time() - start)
+        write_outputs(stats, output, cfg.storage)
+        return stats
+    ds = _read_inputs(plan, cfg)
+    cleared = ("documents", "rejected", "duplicates", WORK_DIR) if ledger_obj is None else (WORK_DIR,)
+    for sub in cleared:
         storage.delete_dir(storage.join(output, sub), cfg.storage)
     res = cfg.resources
     map_args: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": res.batch_size, "num_cpus": res.cpus_per_task}
@@ -152,13 +194,25 @@ def run_pipeline(
         "chars_out": totals.chars_out,
         "wall_time_s": round(wall, 3),
         "documents_per_s": round(documents_in / wall, 2) if wall > 0 else None,
-        "inputs": {"warc_files": len(plan.warc_files), "document_files": len(plan.document_files)},
+        "inputs": {"warc_files": len(plan.warc_files), "document_files": len(plan.document_files),
+                   "files": plan.warc_files + plan.document_files},
         "ray": {"nodes": len([n for n in ray.nodes() if n.get("Alive")]), "cpus": ray.cluster_resources().get("CPU", 0)},
         "config": to_dict(cfg),
         **extra,
     }
     write_outputs(stats, output, cfg.storage)
+    if ledger_obj is not None:
+        for uri in plan.warc_files + plan.document_files:
+            ledger_obj.mark_done(uri, {"run_id": run_id, "output": output}, run_id=run_id)
     return stats
+
+
+def _empty_stats(cfg: PipelineConfig, wall: float) -> dict[str, Any]:
+    return {
+        "documents_in": 0, "documents_out": 0, "rejected": {}, "records_skipped": {}, "stages": [],
+        "languages": {}, "length_histogram": [], "wall_time_s": round(wall, 3), "documents_per_s": None,
+        "inputs": {"warc_files": 0, "document_files": 0}, "config": to_dict(cfg),
+    }
 
 
 def write_outputs(stats: dict[str, Any], output: str, storage_cfg: storage.StorageConfig | None, title: str = "raysift run") -> None:

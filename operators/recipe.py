@@ -45,11 +45,14 @@ class ResourcesConfig:
     batch_size: documents per batch handed to the per-batch operators.
     cpus_per_task: CPUs reserved per map task (fractions let I/O-bound tasks overlap).
     shuffle_partitions: partitions of the dedup shuffles; None = 2 x cluster CPUs (min 4).
+    ledger_lease_seconds: how long a run's claim on an input lasts in the ledger (scheduled
+        runs); must exceed the run's duration.
     """
 
     batch_size: int = 256
     cpus_per_task: float = 1.0
     shuffle_partitions: int | None = None
+    ledger_lease_seconds: int = 6 * 3600
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -71,8 +71,13 @@ def write_shards(
     storage_cfg: storage.StorageConfig | None = None,
     kept_dir: str = "documents",
     rejected_dir: str = "rejected",
+    rejected_columns: list[str] | None = None,
 ) -> pa.Table:
-    """Write one batch's kept and rejected documents; return its stats row."""
+    """Write one batch's kept and rejected documents; return its stats row.
+
+    ``rejected_columns`` narrows the rejected shards (``raysift dedup`` writes only
+    ``id, cluster_id, kept_id, reason`` to ``duplicates/``).
+    """
     stats = BatchStats.of_table(table)
     if table.num_rows == 0:
         return stats_table(stats)
@@ -89,6 +94,8 @@ def write_shards(
             _parquet_bytes(kept.drop_columns([REASON]) if REASON in kept.column_names else kept),
             storage_cfg,
         )
+    if rejected_columns is not None:
+        rejected = rejected.select([c for c in rejected_columns if c in rejected.column_names])
     if rejected.num_rows:
         storage.write_bytes_atomic(storage.join(output, rejected_dir, f"{name}.parquet"), _parquet_bytes(rejected), storage_cfg)
     return stats_table(stats)

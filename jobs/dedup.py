@@ -1,0 +1,61 @@
+"""``raysift dedup``: global exact-text and fuzzy dedup of a document corpus (also ``python -m jobs.dedup``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jobs.common import run_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="raysift dedup", description=__doc__)
+    p.add_argument("--input", nargs="+", action="extend", required=True, metavar="DOCS",
+                   help="Parquet/JSONL document files or folders (local or s3://) with id and text")
+    p.add_argument("--output", required=True, metavar="DST")
+    p.add_argument("--threshold", type=float, help="Jaccard similarity threshold (default 0.8)")
+    p.add_argument("--ngram", type=int, help="word n-gram shingle size (default 5)")
+    p.add_argument("--bands", type=int, help="LSH bands B (default: chosen from the threshold)")
+    p.add_argument("--rows", type=int, help="LSH rows per band R (give with --bands)")
+    p.add_argument("--keep", help="which document of a cluster to keep: first, longest, newest, or a score column")
+    p.add_argument("--no-verify", action="store_true", help="skip verifying candidate pairs by signature Jaccard")
+    p.add_argument("--id-column", default="id")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+
+    def go() -> int:
+        import dataclasses
+
+        from operators.config import ConfigError, from_dict
+        from operators.dedup.minhash import MinHashConfig
+        from operators.dedup.stage import run_dedup
+        from operators.io import InputConfig
+        from operators.recipe import DedupConfig
+        from operators.runtime import init_ray
+        from operators.stats import summary_table
+
+        if (args.bands is None) != (args.rows is None):
+            raise ConfigError("--bands and --rows go together: give both, or neither to choose them from --threshold")
+        overrides = {k: v for k, v in {"threshold": args.threshold, "ngram": args.ngram, "bands": args.bands,
+                                        "rows": args.rows, "keep": args.keep}.items() if v is not None}
+        if args.no_verify:
+            overrides["verify"] = False
+        mh = from_dict(MinHashConfig, overrides, "dedup")
+        dedup_cfg = DedupConfig(exact=None, fuzzy=mh)
+        input_cfg = dataclasses.replace(InputConfig(), id_column=args.id_column, text_column=args.text_column)
+        init_ray(args.address, quiet=args.quiet)
+        stats = run_dedup(args.input, args.output, dedup_cfg, input_cfg)
+        print(summary_table(stats))
+        fz = stats.get("fuzzy_dedup", {})
+        if fz:
+            print(f"LSH bands x rows: {fz.get('bands')} x {fz.get('rows')}; clusters: {fz.get('components', 'n/a')}")
+        print(f"output: {args.output}  (documents/, duplicates/, stats.json)")
+        return 0
+
+    return run_main(go)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

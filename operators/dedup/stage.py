@@ -1,0 +1,183 @@
+"""Global dedup stages of ``raysift run`` / ``raysift dedup``, chained on Ray Data.
+
+Order: line dedup and paragraph dedup (they rewrite text), then exact dedup (normalized
+URL, then normalized text hash), then fuzzy dedup (MinHash-LSH + distributed connected
+components) on what exact dedup kept. Each stage yields a table of ids to drop; the drops
+are joined back onto the documents (a Ray Data hash join, nothing collected on the driver)
+and become the ``reason`` of those rows, with ``duplicate_of`` / ``cluster_id`` /
+``kept_id`` saying which document was kept instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from operators import storage
+from operators.schema import ID, REASON
+
+DROP_REASON = "_dedup_reason"
+DROP_COLUMNS: dict[str, pa.DataType] = {
+    ID: pa.string(),
+    DROP_REASON: pa.string(),
+    "duplicate_of": pa.string(),
+    "cluster_id": pa.string(),
+    "kept_id": pa.string(),
+}
+
+
+def read_parquet_dir(uri: str, storage_cfg: storage.StorageConfig | None = None):
+    """A folder of Parquet shards (local or s3://) as a Ray dataset."""
+    import ray
+
+    fs, path = storage.resolve(uri, storage_cfg)
+    return ray.data.read_parquet(path, filesystem=fs)
+
+
+def _exact_to_drops(table: pa.Table) -> pa.Table:
+    n = table.num_rows
+    dup_of = table.column("duplicate_of")
+    return pa.table(
+        {ID: table.column(ID), DROP_REASON: table.column(REASON), "duplicate_of": dup_of,
+         "cluster_id": dup_of, "kept_id": dup_of},
+        schema=pa.schema(DROP_COLUMNS.items()),
+    ) if n else pa.table({k: pa.array([], t) for k, t in DROP_COLUMNS.items()})
+
+
+def _fuzzy_to_drops(table: pa.Table, reason: str) -> pa.Table:
+    n = table.num_rows
+    kept = table.column("kept_id").cast(pa.string())
+    return pa.table(
+        {ID: table.column(ID), DROP_REASON: pa.array([reason] * n, pa.string()), "duplicate_of": kept,
+         "cluster_id": table.column("cluster_id").cast(pa.string()), "kept_id": kept},
+        schema=pa.schema(DROP_COLUMNS.items()),
+    )
+
+
+def _apply_drops(table: pa.Table) -> pa.Table:
+    """After the join: the dedup reason becomes ``reason`` unless an earlier stage set one."""
+    if DROP_REASON not in table.column_names:
+        return table
+    dedup = table.column(DROP_REASON)
+    if REASON in table.column_names:
+        merged = pc.coalesce(table.column(REASON), dedup)
+        table = table.set_column(table.schema.get_field_index(REASON), REASON, merged)
+    else:
+        table = table.append_column(REASON, dedup)
+    return table.drop_columns([DROP_REASON])
+
+
+def shuffle_partitions(cfg_partitions: int | None) -> int:
+    """Partitions for joins/shuffles: configured, else 2 x cluster CPUs (at least 4)."""
+    import ray
+
+    if cfg_partitions:
+        return cfg_partitions
+    return max(4, 2 * int(ray.cluster_resources().get("CPU", 1)))
+
+
+def dedup_documents(ds, dedup_cfg, partitions: int) -> tuple[Any, dict[str, Any]]:
+    """Run the enabled dedup stages on ``ds`` (documents with ``reason``; null = alive).
+
+    Returns the documents with ``reason`` set on duplicates (plus ``duplicate_of``,
+    ``cluster_id``, ``kept_id`` columns) and the stages' statistics.
+    """
+    from operators.dedup import exact, fuzzy, lines
+
+    stats: dict[str, Any] = {}
+    if dedup_cfg.lines is not None:
+        ds = lines.line_dedup(ds, dedup_cfg.lines)
+    if dedup_cfg.paragraphs is not None:
+        ds = lines.paragraph_dedup(ds, dedup_cfg.paragraphs)
+    if dedup_cfg.lines is not None or dedup_cfg.paragraphs is not None:
+        ds = ds.materialize()
+    from ray.data.expressions import col
+
+    alive = ds.filter(expr=col(REASON).is_null()) if REASON in ds.columns() else ds
+    drops = []
+    if dedup_cfg.exact is not None:
+        exact_drops = exact.exact_dedup(alive, dedup_cfg.exact).materialize()
+        stats["exact_dedup"] = {"dropped": exact_drops.count()}
+        if stats["exact_dedup"]["dropped"]:
+            drops.append(exact_drops.map_batches(_exact_to_drops, batch_format="pyarrow"))
+            alive = alive.join(exact_drops.select_columns([ID]), "left_anti", partitions, on=(ID,))
+    if dedup_cfg.fuzzy is not None:
+        fuzzy_drops, fuzzy_stats = fuzzy.fuzzy_dedup(alive, dedup_cfg.fuzzy)
+        fuzzy_drops = fuzzy_drops.materialize()
+        stats["fuzzy_dedup"] = fuzzy_stats
+        if fuzzy_drops.count():
+            drops.append(
+                fuzzy_drops.map_batches(_fuzzy_to_drops, fn_kwargs={"reason": fuzzy.FUZZY_DUPLICATE}, batch_format="pyarrow")
+            )
+    if not drops:
+        return ds, stats
+    all_drops = drops[0] if len(drops) == 1 else drops[0].union(*drops[1:])
+    joined = ds.join(all_drops, "left_outer", partitions, on=(ID,))
+    return joined.map_batches(_apply_drops, batch_format="pyarrow"), stats
+
+
+def apply_dedup(work_uri: str, cfg, output: str) -> tuple[Any, dict[str, Any]]:
+    """The dedup part of ``raysift run``: annotated shards in, final documents out."""
+    ds = read_parquet_dir(work_uri, cfg.storage)
+    return dedup_documents(ds, cfg.dedup, shuffle_partitions(cfg.resources.shuffle_partitions))
+
+
+def run_dedup(
+    inputs: list[str],
+    output: str,
+    dedup_cfg,
+    input_cfg,
+    storage_cfg: storage.StorageConfig | None = None,
+    partitions: int | None = None,
+) -> dict[str, Any]:
+    """``raysift dedup``: a document corpus in, ``documents/`` + ``duplicates/`` + stats out."""
+    import json
+    import time
+
+    from operators import io
+    from operators.config import to_dict
+    from operators.report import render_report
+    from operators.stats import BatchStats, check_accounting
+    from operators.writer import write_shards
+
+    start = time.time()
+    plan = io.expand_inputs(inputs, storage_cfg, input_cfg)
+    if plan.warc_files:
+        raise io.InputError(
+            f"raysift dedup reads document files (Parquet/JSONL with id and text), got WARC files such as "
+            f"{plan.warc_files[0]!r}; run `raysift run` on crawls (fuzzy dedup is part of its default recipe)"
+        )
+    for sub in ("documents", "duplicates"):
+        storage.delete_dir(storage.join(output, sub), storage_cfg)
+    ds = io.read_documents(plan.document_files, input_cfg, storage_cfg)
+    final, stage_stats = dedup_documents(ds, dedup_cfg, shuffle_partitions(partitions))
+    written = final.map_batches(
+        write_shards,
+        fn_kwargs={"output": output, "storage_cfg": storage_cfg, "rejected_dir": "duplicates",
+                   "rejected_columns": [ID, "cluster_id", "kept_id", REASON]},
+        batch_format="pyarrow",
+    )
+    totals = BatchStats()
+    for batch in written.iter_batches(batch_format="pyarrow", batch_size=None):
+        for text in batch.column("stats").to_pylist():
+            totals.merge(BatchStats.from_json(text))
+    rejected = dict(totals.rejected)
+    check_accounting(totals.documents_in, totals.documents_out, rejected)
+    wall = time.time() - start
+    stats = {
+        "documents_in": totals.documents_in,
+        "documents_out": totals.documents_out,
+        "rejected": rejected,
+        "stages": [],
+        "languages": dict(totals.languages),
+        "length_histogram": totals.length_histogram,
+        "wall_time_s": round(wall, 3),
+        "documents_per_s": round(totals.documents_in / wall, 2) if wall else None,
+        "config": to_dict(dedup_cfg),
+        **stage_stats,
+    }
+    storage.write_bytes_atomic(storage.join(output, "stats.json"), json.dumps(stats, indent=2, default=str).encode(), storage_cfg)
+    storage.write_bytes_atomic(storage.join(output, "report.html"), render_report(stats, "raysift dedup").encode(), storage_cfg)
+    return stats

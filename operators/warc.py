@@ -1,0 +1,521 @@
+"""WARC records -> rows of raw HTML, on FastWARC (DESIGN.md, "Input").
+
+One row per WARC record. HTTP ``response`` records with status 200 and an HTML payload
+become documents (``skip`` null, ``html`` = the decoded HTTP body); every other record
+becomes a row with ``html`` null and ``skip`` naming why (the pipeline counts those as
+``records_skipped`` and never writes them). A corrupt or truncated file never crashes a
+job: reading that file stops and a final ``corrupt_file`` row records it.
+
+Format: ISO 28500 (WARC 1.0/1.1); HTTP body decoding per RFC 9112 section 7 (chunked) and
+RFC 9110 section 8.4 (Content-Encoding). Crawlers often store already-decoded bodies while
+keeping the original headers (Common Crawl renames them ``X-Crawler-*``), so decoding is
+attempted and the raw body is kept when it does not decode but looks like HTML.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+
+from operators import storage as st
+
+log = logging.getLogger(__name__)
+
+# Reasons a WARC record is not a document (values of the ``skip`` column).
+SKIP_WARCINFO = "warcinfo"
+SKIP_REQUEST = "request"
+SKIP_METADATA = "metadata"
+SKIP_REVISIT = "revisit"
+SKIP_RESOURCE = "resource"
+SKIP_CONVERSION = "conversion"
+SKIP_CONTINUATION = "continuation"
+SKIP_UNKNOWN_TYPE = "unknown_record_type"
+SKIP_DNS = "dns"
+SKIP_NOT_HTTP = "not_http"
+SKIP_NON_HTML = "non_html"
+SKIP_HTTP_NOT_OK = "http_not_ok"
+SKIP_TOO_LARGE = "too_large"
+SKIP_UNDECODABLE = "undecodable_body"
+SKIP_TRUNCATED_RECORD = "truncated_record"
+SKIP_BAD_RECORD = "bad_record"
+SKIP_CORRUPT_FILE = "corrupt_file"
+
+HTML_CONTENT_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+"""HTTP Content-Types (without parameters) read as HTML."""
+
+MAX_HTTP_HEADER_BYTES = 64 * 1024
+"""Allowance for HTTP headers when rejecting oversized records before reading them."""
+
+WARC_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("warc_date", pa.timestamp("us", tz="UTC")),
+        pa.field("html", pa.large_binary()),
+        pa.field("http_charset", pa.string()),
+        pa.field("skip", pa.string()),
+    ]
+)
+"""Schema of the rows :func:`iter_warc_rows` yields and :class:`WarcDatasource` reads."""
+
+WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz", ".warc.zst", ".warc.lz4")
+"""File names read as WARC input."""
+
+
+@dataclass(frozen=True)
+class WarcConfig:
+    """How WARC files are read.
+
+    max_html_bytes: responses whose HTTP body (before or after decoding) is larger are
+        skipped as ``too_large`` without decoding; None disables the limit. 10 MB is
+        above Common Crawl's own truncation limit (1 MiB before 2024, 5 MiB after).
+    rows_per_batch: rows per Arrow table the Ray datasource yields.
+    max_batch_bytes: a batch is also closed once its HTML reaches this many bytes, so
+        batches of large pages stay small.
+    manifest_base: prefix that relative paths in Common Crawl ``warc.paths.gz``
+        manifests are resolved against.
+    quirks_mode: FastWARC's lenient header parsing. Off by default: in FastWARC 2.0.1 it
+        also ends a file silently at the first malformed bytes, where strict parsing
+        raises and the file's last row says ``corrupt_file``. Every shared real WARC
+        (ClueWeb09's WARC/0.18 quirks included) reads identically in both modes.
+    """
+
+    max_html_bytes: int | None = 10 * 1024 * 1024
+    rows_per_batch: int = 256
+    max_batch_bytes: int = 64 * 1024 * 1024
+    manifest_base: str = "s3://commoncrawl/"
+    quirks_mode: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_html_bytes is not None and self.max_html_bytes < 1:
+            raise ValueError(f"WarcConfig.max_html_bytes must be >= 1 or null, got {self.max_html_bytes}")
+        if self.rows_per_batch < 1:
+            raise ValueError(f"WarcConfig.rows_per_batch must be >= 1, got {self.rows_per_batch}")
+        if self.max_batch_bytes < 1:
+            raise ValueError(f"WarcConfig.max_batch_bytes must be >= 1, got {self.max_batch_bytes}")
+
+
+class _CountingReader:
+    """Read-only wrapper that counts bytes for ``tell()``.
+
+    FastWARC 2.x calls ``tell()`` on its input; pyarrow input streams and sockets raise
+    there and FastWARC turns that into a ``PanicException`` (ENVIRONMENT.md).
+    """
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            data = bytes(self._raw.read())
+        else:
+            # Fill the request as a file would; network streams may return short reads.
+            parts = []
+            missing = size
+            while missing > 0:
+                chunk = self._raw.read(missing)
+                if not chunk:
+                    break
+                parts.append(bytes(chunk))
+                missing -= len(chunk)
+            data = b"".join(parts)
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _ensure_tell(stream: Any) -> Any:
+    seekable = getattr(stream, "seekable", None)
+    try:
+        if seekable is not None and seekable():
+            stream.tell()
+            return stream
+    except (OSError, ValueError, AttributeError):
+        pass
+    return _CountingReader(stream)
+
+
+def _is_panic(exc: BaseException) -> bool:
+    # pyo3_runtime.PanicException derives from BaseException and cannot be imported.
+    return type(exc).__name__ == "PanicException"
+
+
+def _content_type(value: str | None) -> tuple[str | None, str | None]:
+    """``'text/html; charset="UTF-8"'`` -> ``('text/html', 'utf-8')``.
+
+    >>> _content_type('Text/HTML; Charset="ISO-8859-1"')
+    ('text/html', 'iso-8859-1')
+    >>> _content_type(None)
+    (None, None)
+    """
+    if not value:
+        return None, None
+    parts = value.split(";")
+    mime = parts[0].strip().lower() or None
+    charset = None
+    for param in parts[1:]:
+        key, _, val = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = val.strip().strip("\"'").strip().lower() or None
+    return mime, charset
+
+
+def looks_like_html(body: bytes) -> bool:
+    """Sniff the first KB for HTML markup (WHATWG MIME Sniffing, section 7.1, simplified).
+
+    >>> looks_like_html(b"\\xef\\xbb\\xbf  <!DOCTYPE html><p>x")
+    True
+    >>> looks_like_html(b"%PDF-1.4")
+    False
+    """
+    head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<title", b"<!--")):
+        return True
+    return any(tag in head for tag in (b"<html", b"<body", b"<head>", b"<div", b"<p>"))
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _dechunk(body: bytes) -> bytes:
+    """Decode ``Transfer-Encoding: chunked`` (RFC 9112 section 7.1); ValueError if not chunked."""
+    out = bytearray()
+    pos = 0
+    n = len(body)
+    while True:
+        eol = body.find(b"\n", pos)
+        if eol < 0:
+            raise ValueError("chunk size line missing")
+        size_field = body[pos:eol].split(b";", 1)[0].strip()
+        size = int(size_field, 16)  # ValueError on non-hex: body was not chunked
+        pos = eol + 1
+        if size == 0:
+            return bytes(out)
+        if pos + size > n:
+            out += body[pos:]  # truncated last chunk: keep what is there
+            return bytes(out)
+        out += body[pos : pos + size]
+        pos += size
+        if body[pos : pos + 2] == b"\r\n":
+            pos += 2
+        elif body[pos : pos + 1] == b"\n":
+            pos += 1
+        if pos >= n:
+            return bytes(out)
+
+
+def _inflate(body: bytes, wbits: int, limit: int | None) -> bytes:
+    d = zlib.decompressobj(wbits)
+    out = d.decompress(body, limit + 1) if limit is not None else d.decompress(body)
+    if limit is not None and len(out) > limit:
+        raise _TooLarge
+    return out
+
+
+def _decode_content(body: bytes, encoding: str, limit: int | None) -> bytes:
+    """Undo one Content-Encoding; raises ValueError/OSError/zlib.error if it does not apply."""
+    if encoding in ("gzip", "x-gzip"):
+        return _inflate(body, 16 + zlib.MAX_WBITS, limit)
+    if encoding == "deflate":
+        try:
+            return _inflate(body, zlib.MAX_WBITS, limit)
+        except zlib.error:
+            return _inflate(body, -zlib.MAX_WBITS, limit)
+    if encoding == "br":
+        from fastwarc.stream_io import BrotliReader
+
+        reader = BrotliReader(io.BytesIO(body))
+        out = reader.read(limit + 1) if limit is not None else reader.read()
+        if limit is not None and len(out) > limit:
+            raise _TooLarge
+        return bytes(out)
+    if encoding in ("zstd", "zstandard"):
+        import zstandard
+
+        try:
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(body)) as reader:
+                out = reader.read(limit + 1) if limit is not None else reader.read()
+        except zstandard.ZstdError as exc:
+            raise ValueError(f"zstd: {exc}") from exc
+        if limit is not None and len(out) > limit:
+            raise _TooLarge
+        return out
+    raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+
+
+def decode_body(body: bytes, transfer_encoding: str | None, content_encoding: str | None, limit: int | None) -> bytes | None:
+    """HTTP body -> payload; None when it cannot be decoded and does not look like HTML.
+
+    >>> decode_body(b"5\\r\\n<html\\r\\n1\\r\\n>\\r\\n0\\r\\n\\r\\n", "chunked", None, None)
+    b'<html>'
+    >>> decode_body(b"<html>already dechunked</html>", "chunked", None, None)
+    b'<html>already dechunked</html>'
+    >>> decode_body(gzip.compress(b"<p>hi</p>"), None, "gzip", None)
+    b'<p>hi</p>'
+    """
+    if transfer_encoding and "chunked" in transfer_encoding.lower():
+        try:
+            body = _dechunk(body)
+        except ValueError:
+            pass  # stored already dechunked
+    for enc in reversed([e.strip().lower() for e in (content_encoding or "").split(",") if e.strip()]):
+        if enc in ("identity", "none"):
+            continue
+        try:
+            body = _decode_content(body, enc, limit)
+        except _TooLarge:
+            raise
+        except (ValueError, OSError, zlib.error, EOFError, ImportError) as exc:
+            if looks_like_html(body):
+                break  # stored already decoded
+            log.debug("cannot undo Content-Encoding %s: %s", enc, exc)
+            return None
+    return body
+
+
+_TYPE_SKIPS: dict[int, str] = {}
+
+
+def _type_skips() -> dict[int, str]:
+    if not _TYPE_SKIPS:
+        from fastwarc.warc import WarcRecordType as T
+
+        _TYPE_SKIPS.update(
+            {
+                int(T.warcinfo): SKIP_WARCINFO,
+                int(T.request): SKIP_REQUEST,
+                int(T.metadata): SKIP_METADATA,
+                int(T.revisit): SKIP_REVISIT,
+                int(T.resource): SKIP_RESOURCE,
+                int(T.conversion): SKIP_CONVERSION,
+                int(T.continuation): SKIP_CONTINUATION,
+            }
+        )
+    return _TYPE_SKIPS
+
+
+def _row(rid: str, url: str | None, source: str, date: datetime | None, skip: str | None,
+         html: bytes | None = None, charset: str | None = None) -> dict:
+    return {"id": rid, "url": url, "source": source, "warc_date": date, "html": html,
+            "http_charset": charset, "skip": skip}
+
+
+def _record_row(record: Any, source: str, cfg: WarcConfig, response_type: int) -> dict:
+    from fastwarc.warc import HeaderMap
+
+    headers = record.headers
+    rid = record.record_id or f"{source}@{record.stream_pos}"
+    url = headers.get("WARC-Target-URI")
+    if url is not None:
+        url = url.strip().strip("<>").strip() or None
+    try:
+        date = record.record_date
+    except (ValueError, OSError, TypeError):
+        date = None
+    rtype = int(record.record_type)
+    if rtype != response_type:
+        return _row(rid, url, source, date, _type_skips().get(rtype, SKIP_UNKNOWN_TYPE))
+    if url is not None and url.lower().startswith("dns:"):
+        return _row(rid, url, source, date, SKIP_DNS)
+    if not record.is_http:
+        return _row(rid, url, source, date, SKIP_NOT_HTTP)
+    limit = cfg.max_html_bytes
+    if limit is not None and record.content_length > limit + MAX_HTTP_HEADER_BYTES:
+        return _row(rid, url, source, date, SKIP_TOO_LARGE)
+
+    block = record.reader.read()
+    if len(block) < record.content_length:
+        return _row(rid, url, source, date, SKIP_TRUNCATED_RECORD)
+    http = HeaderMap()
+    try:
+        header_len = http.parse(io.BytesIO(block))
+    except (OSError, ValueError):
+        return _row(rid, url, source, date, SKIP_BAD_RECORD)
+    if http.status_code is None:
+        return _row(rid, url, source, date, SKIP_BAD_RECORD)
+    if http.status_code != 200:
+        return _row(rid, url, source, date, SKIP_HTTP_NOT_OK)
+    body = block[header_len:]
+    mime, charset = _content_type(http.get("Content-Type"))
+    if mime is not None and mime not in HTML_CONTENT_TYPES:
+        return _row(rid, url, source, date, SKIP_NON_HTML)
+    if limit is not None and len(body) > limit:
+        return _row(rid, url, source, date, SKIP_TOO_LARGE)
+    try:
+        html = decode_body(body, http.get("Transfer-Encoding"), http.get("Content-Encoding"), limit)
+    except _TooLarge:
+        return _row(rid, url, source, date, SKIP_TOO_LARGE)
+    if html is None:
+        return _row(rid, url, source, date, SKIP_UNDECODABLE)
+    if mime is None and not looks_like_html(html):
+        return _row(rid, url, source, date, SKIP_NON_HTML)
+    return _row(rid, url, source, date, None, html, charset)
+
+
+def iter_warc_rows(stream: BinaryIO | Any, source: str, cfg: WarcConfig | None = None) -> Iterator[dict]:
+    """One row (a dict with the :data:`WARC_SCHEMA` fields) per record of a WARC stream.
+
+    ``stream`` holds the raw file bytes (gzip/zstd members are detected by FastWARC); it
+    need not be seekable. ``source`` is stored in every row (the file's URI). A file that
+    fails to parse, or holds no WARC record at all, ends with one ``corrupt_file`` row whose
+    id is ``<source>#corrupt``.
+    """
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+    cfg = cfg or WarcConfig()
+    response_type = int(WarcRecordType.response)
+    reader = _ensure_tell(stream)
+    records = ArchiveIterator(reader, parse_http=False, auto_decode="none", quirks_mode=cfg.quirks_mode)
+    n_records = 0
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            if n_records == 0:
+                log.warning("no WARC record found in %s", source)
+                yield _row(f"{source}#corrupt", None, source, None, SKIP_CORRUPT_FILE)
+            return
+        except BaseException as exc:  # fastwarc panics are BaseExceptions; see _is_panic
+            if not isinstance(exc, (OSError, ValueError, EOFError)) and not _is_panic(exc):
+                raise
+            log.warning("stopped reading corrupt WARC %s: %s", source, exc)
+            yield _row(f"{source}#corrupt", None, source, None, SKIP_CORRUPT_FILE)
+            return
+        n_records += 1
+        try:
+            yield _record_row(record, source, cfg, response_type)
+        except BaseException as exc:
+            if not isinstance(exc, (OSError, ValueError, EOFError)) and not _is_panic(exc):
+                raise
+            rid = record.record_id or f"{source}@{record.stream_pos}"
+            log.warning("bad record %s in %s: %s", rid, source, exc)
+            yield _row(rid, None, source, None, SKIP_BAD_RECORD)
+
+
+def rows_to_table(rows: list[dict]) -> pa.Table:
+    """Rows from :func:`iter_warc_rows` as an Arrow table with :data:`WARC_SCHEMA`."""
+    return pa.Table.from_pylist(rows, schema=WARC_SCHEMA)
+
+
+def iter_warc_tables(stream: Any, source: str, cfg: WarcConfig | None = None) -> Iterator[pa.Table]:
+    """:func:`iter_warc_rows` in Arrow tables of at most ``cfg.rows_per_batch`` rows."""
+    cfg = cfg or WarcConfig()
+    rows: list[dict] = []
+    size = 0
+    for row in iter_warc_rows(stream, source, cfg):
+        rows.append(row)
+        size += len(row["html"] or b"")
+        if len(rows) >= cfg.rows_per_batch or size >= cfg.max_batch_bytes:
+            yield rows_to_table(rows)
+            rows, size = [], 0
+    if rows:
+        yield rows_to_table(rows)
+
+
+def expand_manifest(uri: str, base: str = "s3://commoncrawl/", storage: st.StorageConfig | None = None) -> list[str]:
+    """URIs listed in a Common Crawl path manifest (``warc.paths.gz``, one path a line).
+
+    Relative paths (``crawl-data/CC-MAIN-.../x.warc.gz``) are joined to ``base``; absolute
+    paths and URIs are kept. Gzip is detected by content, so plain ``.paths`` files work.
+    """
+    data = st.read_bytes(uri, storage)
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    out = []
+    for line in data.decode("utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "://" in line or line.startswith("/"):
+            out.append(line)
+        else:
+            out.append(st.join(base, line) if base else line)
+    return out
+
+
+def _ray_datasource_class() -> type:
+    from ray.data.datasource import FileBasedDatasource
+
+    class WarcDatasource(FileBasedDatasource):
+        """Streams WARC files as Arrow tables with :data:`WARC_SCHEMA` (one file per read task unit).
+
+        Ray would gunzip ``*.gz`` by extension and hand over one decompressed stream;
+        FastWARC needs the raw bytes (it reads gzip/zstd members itself), so compression
+        resolution is disabled.
+        """
+
+        _FILE_EXTENSIONS = ["warc", "gz", "zst", "lz4"]
+
+        def __init__(self, paths: str | list[str], *, cfg: WarcConfig | None = None,
+                     storage: st.StorageConfig | None = None, uri_prefix: str = "", **kwargs: Any) -> None:
+            super().__init__(paths, **kwargs)
+            self._warc_cfg = cfg or WarcConfig()
+            self._storage_cfg = storage or st.DEFAULT_STORAGE
+            self._uri_prefix = uri_prefix
+
+        def resolve_compression(self, path: str, open_args: dict) -> str | None:
+            return None
+
+        def _open_input_source(self, filesystem: Any, path: str, **open_args: Any) -> Any:
+            if self._uri_prefix:
+                st.start_jitter(self._storage_cfg)
+            return super()._open_input_source(filesystem, path, **open_args)
+
+        def _read_stream(self, f: Any, path: str) -> Iterator[pa.Table]:
+            yield from iter_warc_tables(f, self._uri_prefix + path, self._warc_cfg)
+
+    WarcDatasource.__qualname__ = "WarcDatasource"  # pickled by reference: operators.warc.WarcDatasource
+    return WarcDatasource
+
+
+def __getattr__(name: str) -> Any:
+    # WarcDatasource is built lazily so importing this module does not import Ray.
+    if name == "WarcDatasource":
+        cls = _ray_datasource_class()
+        globals()["WarcDatasource"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def read_warc(paths: list[str], cfg: WarcConfig | None = None, storage: st.StorageConfig | None = None) -> Any:
+    """A Ray Dataset with :data:`WARC_SCHEMA`, one row per WARC record of ``paths``.
+
+    ``paths`` are file URIs (all local or all ``s3://``), as produced by
+    ``operators.io.expand_inputs``.
+    """
+    import ray.data
+
+    if not paths:
+        raise ValueError("read_warc needs at least one WARC file")
+    kinds = {st.is_s3(p) for p in paths}
+    if len(kinds) > 1:
+        raise ValueError("read_warc: mix of local paths and s3:// URIs; run them as separate inputs")
+    fs, _ = st.resolve(paths[0], storage)
+    fs_paths = [st.resolve(p, storage)[1] for p in paths]
+    prefix = "s3://" if st.is_s3(paths[0]) else ""
+    datasource = __getattr__("WarcDatasource")(
+        fs_paths, cfg=cfg, storage=storage, uri_prefix=prefix, filesystem=fs,
+    )
+    return ray.data.read_datasource(datasource)

@@ -1,0 +1,181 @@
+"""operators.io: input expansion, document readers (Parquet, JSONL, gz, zstd), domains."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from operators import io as rio
+from operators import schema
+from operators.io import InputConfig, InputError, expand_inputs, registered_domain
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DOLMA = DATA / "text" / "dolma-cc-samples"
+
+
+def _touch(path: Path, data: bytes = b"x") -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return str(path)
+
+
+def _read(uri: str, cfg: InputConfig | None = None) -> pa.Table:
+    return pa.concat_tables(list(rio.iter_document_tables(uri, cfg)))
+
+
+def test_expand_directory_glob_and_files(tmp_path):
+    a = _touch(tmp_path / "crawl" / "b.warc.gz")
+    b = _touch(tmp_path / "crawl" / "sub" / "a.warc")
+    c = _touch(tmp_path / "crawl" / "docs.jsonl.zst")
+    _touch(tmp_path / "crawl" / "README.md")  # ignored inside a directory
+    _touch(tmp_path / "crawl" / ".tmp.warc.gz")  # hidden
+    d = _touch(tmp_path / "other" / "x.parquet")
+
+    plan = expand_inputs([str(tmp_path / "crawl"), d])
+    assert plan.warc_files == sorted([a, b])
+    assert plan.document_files == sorted([c, d])
+
+    plan = expand_inputs([str(tmp_path / "**" / "*.warc*")])
+    assert plan.warc_files == sorted([a, b]) and plan.document_files == []
+
+    # duplicates collapse; max_files caps each kind after sorting
+    plan = expand_inputs([a, a, b], cfg=InputConfig(max_files=1))
+    assert plan.warc_files == [min(a, b)]
+
+
+def test_relative_paths_become_absolute(tmp_path, monkeypatch):
+    _touch(tmp_path / "x.warc.gz")
+    monkeypatch.chdir(tmp_path)
+    assert expand_inputs(["x.warc.gz"]).warc_files == [str(tmp_path / "x.warc.gz")]
+
+
+def test_manifest_resolves_against_base(tmp_path):
+    manifest = tmp_path / "warc.paths.gz"
+    manifest.write_bytes(gzip.compress(
+        b"crawl-data/CC-MAIN-2024-22/segments/2/warc/B.warc.gz\n"
+        b"crawl-data/CC-MAIN-2024-22/segments/1/warc/A.warc.gz\n"))
+    plan = expand_inputs([str(manifest)])
+    assert plan.warc_files == [
+        "s3://commoncrawl/crawl-data/CC-MAIN-2024-22/segments/1/warc/A.warc.gz",
+        "s3://commoncrawl/crawl-data/CC-MAIN-2024-22/segments/2/warc/B.warc.gz",
+    ]
+    local_base = str(tmp_path / "mirror")
+    plan = expand_inputs([str(manifest)], cfg=InputConfig(manifest_base=local_base))
+    assert plan.warc_files[0] == os.path.join(local_base, "crawl-data/CC-MAIN-2024-22/segments/1/warc/A.warc.gz")
+
+
+def test_errors_name_the_path_and_what_is_accepted(tmp_path):
+    with pytest.raises(InputError, match=r"does-not-exist.*does not exist.*warc.paths.gz"):
+        expand_inputs([str(tmp_path / "does-not-exist.warc.gz")])
+    bad = _touch(tmp_path / "notes.txt")
+    with pytest.raises(InputError, match=r"notes.txt.*accepted"):
+        expand_inputs([bad])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="holds no WARC or document file"):
+        expand_inputs([str(tmp_path / "empty")])
+    with pytest.raises(InputError, match="matches nothing"):
+        expand_inputs([str(tmp_path / "*.warc.gz")])
+    with pytest.raises(InputError, match="no input"):
+        expand_inputs([])
+
+
+def test_registered_domain_edge_cases():
+    assert registered_domain("https://www.Example.com./a") == "example.com"
+    assert registered_domain("http://sub.example.co.uk:8443") == "sub.example.co.uk"
+    assert registered_domain("http://u@www2.example.com") == "www2.example.com"
+    assert registered_domain("http://xn--bcher-kva.de/") == "xn--bcher-kva.de"
+    assert registered_domain("mailto:someone@example.com") is None
+    assert registered_domain("dns:www.archive.org") is None
+    assert registered_domain("example.org:8080/x") == "example.org"
+    assert registered_domain("http://[::1") is None  # malformed IPv6: no host, no exception
+    assert registered_domain("not a url at all") is None
+    assert registered_domain("http://") is None
+
+
+def test_jsonl_zstd_and_missing_fields(tmp_path):
+    zstandard = pytest.importorskip("zstandard")
+    lines = [
+        {"id": "a", "text": "hello", "url": "https://www.a.org/x", "language": "en", "language_score": 0.9,
+         "warc_date": "2024-05-01T10:00:00Z"},
+        {"text": "no id here"},
+        {"id": 7, "text": None},
+    ]
+    raw = "\n".join(json.dumps(x) for x in lines).encode() + b"\n\nnot json\n"
+    path = tmp_path / "docs.jsonl.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(raw))
+    table = _read(str(path))
+    assert table.schema == schema.DOCUMENT_SCHEMA
+    rows = table.to_pylist()
+    assert [r["id"] for r in rows] == ["a", f"{path}#2", "7", f"{path}#5"]
+    assert [r["text"] for r in rows] == ["hello", "no id here", None, None]
+    assert rows[0]["domain"] == "a.org" and rows[0]["language"] == "en" and rows[0]["language_score"] == 0.9
+    assert rows[0]["warc_date"].year == 2024
+    assert rows[1]["url"] is None and rows[1]["domain"] is None
+    assert {r["source"] for r in rows} == {str(path)}
+
+
+def test_parquet_with_custom_columns(tmp_path):
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"doc_id": ["x", None], "content": ["t1", "t2"], "link": ["http://b.com/", None],
+                             "extra": [1, 2]}), path)
+    cfg = InputConfig(id_column="doc_id", text_column="content", url_column="link", rows_per_batch=1)
+    tables = list(rio.iter_document_tables(str(path), cfg))
+    assert [t.num_rows for t in tables] == [1, 1]
+    rows = pa.concat_tables(tables).to_pylist()
+    assert [(r["id"], r["text"], r["domain"]) for r in rows] == [("x", "t1", "b.com"), (f"{path}#2", "t2", None)]
+
+
+@pytest.mark.shared_data
+def test_dolma_samples():
+    if not DOLMA.is_dir():
+        pytest.skip(f"../shared/data not found: {DOLMA} is absent (Dolma JSONL samples)")
+    plan = expand_inputs([str(DOLMA)])
+    assert [Path(p).name for p in plan.document_files] == [
+        "multiple_files__cc_en_head-0091.jsonl", "multiple_files__cc_en_head-0174.jsonl",
+        "provided__documents__000.json.gz"]
+    assert plan.warc_files == []
+    total = 0
+    for uri in plan.document_files:
+        rows = _read(uri).to_pylist()
+        total += len(rows)
+        for r in rows:
+            assert r["id"] and not r["id"].startswith(uri)  # Dolma ids are kept
+            assert r["text"] and len(r["text"]) > 20
+            assert r["url"].startswith("http")  # from metadata.url
+            assert r["domain"] and "/" not in r["domain"]
+            assert r["language"] == "en"
+    assert total == 30
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray.init(num_cpus=2, object_store_memory=150 * 1024**2, include_dashboard=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.ray
+def test_read_documents_with_ray(ray_cluster, tmp_path):
+    zstandard = pytest.importorskip("zstandard")
+    jsonl = tmp_path / "a.jsonl.gz"
+    jsonl.write_bytes(gzip.compress(b'{"id": "j1", "text": "one"}\n{"id": "j2", "text": "two"}\n'))
+    zst = tmp_path / "b.jsonl.zst"
+    zst.write_bytes(zstandard.ZstdCompressor().compress(b'{"id": "z1", "text": "three", "url": "http://z.com"}\n'))
+    parquet = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"id": ["p1", "p2"], "text": ["four", "five"]}), parquet)
+    plan = expand_inputs([str(tmp_path)])
+    ds = rio.read_documents(plan.document_files)
+    table = pa.concat_tables(ds.iter_batches(batch_format="pyarrow", batch_size=None))
+    assert table.schema.equals(schema.DOCUMENT_SCHEMA)
+    assert sorted(table.column("id").to_pylist()) == ["j1", "j2", "p1", "p2", "z1"]
+    by_id = {r["id"]: r for r in table.to_pylist()}
+    assert by_id["z1"]["domain"] == "z.com" and by_id["z1"]["source"] == str(zst)
+    assert by_id["p2"]["text"] == "five"
