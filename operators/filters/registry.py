@@ -1,0 +1,27 @@
+"""The quality-filter stages in pipeline order: cheap metadata rules first, then text rules.
+
+``for name, mod in FILTER_STAGES.items(): table = mod.apply(table, cfg_for(name))``; each
+module has ``STAGE``, ``REASONS``, a frozen ``Config``, ``Stats``, ``measure``, ``decide`` and
+``apply(table, cfg)``.
+
+>>> list(FILTER_STAGES)
+['url', 'language', 'gopher_repetition', 'gopher_quality', 'c4', 'fineweb']
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from operators.filters import c4, fineweb, gopher_quality, gopher_repetition, language, urls
+
+FILTER_STAGES: dict[str, ModuleType] = {
+    urls.STAGE: urls,
+    language.STAGE: language,
+    gopher_repetition.STAGE: gopher_repetition,
+    gopher_quality.STAGE: gopher_quality,
+    c4.STAGE: c4,
+    fineweb.STAGE: fineweb,
+}
+
+ALL_REASONS: tuple[str, ...] = tuple(r for mod in FILTER_STAGES.values() for r in mod.REASONS)
+"""Every reject reason the filter stages can emit (for stats and the report)."""
