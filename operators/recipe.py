@@ -33,7 +33,7 @@ from operators.extract import REASONS as EXTRACT_REASONS
 from operators.extract import ExtractConfig
 from operators.filters.registry import FILTER_STAGES
 from operators.io import InputConfig
-from operators.math_extract import MathExtractConfig
+from operators.math_pages import MathPagesConfig
 from operators.storage import StorageConfig
 from operators.warc import WarcConfig
 
@@ -91,7 +91,7 @@ class PipelineConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     warc: WarcConfig = field(default_factory=WarcConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
-    math: MathExtractConfig | None = None
+    math: MathPagesConfig | None = None
     filters: FiltersConfig = field(default_factory=FiltersConfig)  # type: ignore[valid-type]
     dedup: DedupConfig = field(default_factory=DedupConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
@@ -169,7 +169,12 @@ def stage_reasons(cfg: PipelineConfig) -> list[tuple[str, tuple[str, ...]]]:
     """Stages in pipeline order with the reject reasons each can give (for the funnel)."""
     from operators.dedup import exact, fuzzy, lines
 
-    stages: list[tuple[str, tuple[str, ...]]] = [("extract", tuple(EXTRACT_REASONS))]
+    from operators import math_pages
+
+    stages: list[tuple[str, tuple[str, ...]]] = []
+    if cfg.math is not None:
+        stages.append(("math_prefilter", math_pages.REASONS))
+    stages.append(("extract", tuple(EXTRACT_REASONS)))
     stages += [(name, tuple(module.REASONS)) for name, module, _ in enabled_filter_stages(cfg)]
     d = cfg.dedup
     if d.lines is not None:
