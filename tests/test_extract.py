@@ -1,0 +1,337 @@
+"""Tests for operators/extract.py and operators/boilerplate.py (no Ray needed: the adapter
+is a function on pyarrow Tables, called here directly)."""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from operators import extract as ex
+from operators.boilerplate import prune_minimal_html
+from operators.config import ConfigError, from_dict
+from operators.extract import (
+    EMPTY_TEXT,
+    EXTRACTION_FAILED,
+    EXTRACTION_TIMEOUT,
+    HTML_TOO_LARGE,
+    UNDECODABLE_HTML,
+    ExtractConfig,
+    decode_html,
+    detect_language,
+    extract_batch,
+    extract_one,
+    extract_text,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+PAGES = DATA / "extraction-dev" / "mozilla-readability" / "test-pages"
+
+CFG = ExtractConfig()
+PARA = (
+    "The city council approved the new budget on Tuesday after a long debate about schools, "
+    "roads and the future of public transport in the region. "
+)
+
+
+def page(body: str, head: str = "") -> str:
+    return f"<!doctype html><html><head>{head}<title>t</title></head><body>{body}</body></html>"
+
+
+def article(text: str) -> str:
+    return page(f"<article><h1>Headline</h1><p>{text}</p><p>{PARA * 2}</p></article>")
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+FRENCH = "Le café de la gare a fermé ses portes après quarante-deux années d'activité à Genève."
+JAPANESE = "今日は良い天気です。私たちは公園へ散歩に行きました。桜がとても綺麗でした。"
+
+
+@pytest.mark.parametrize("header", ["windows-1252", "ISO-8859-1", None])
+def test_cp1252_with_and_without_header_charset(header):
+    body = article(FRENCH).encode("cp1252")
+    assert FRENCH in decode_html(body, header)
+
+
+def test_cp1252_meta_tag_without_header():
+    body = page(f"<p>{FRENCH}</p>", '<meta charset="windows-1252">').encode("cp1252")
+    assert FRENCH in decode_html(body, None)
+
+
+@pytest.mark.parametrize("header", ["shift_jis", None])
+def test_shift_jis_with_header_or_meta(header):
+    body = page(f"<p>{JAPANESE * 3}</p>", '<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">')
+    assert JAPANESE in decode_html(body.encode("shift_jis"), header)
+
+
+@pytest.mark.parametrize("header", ["utf-16", "UTF-16LE", None])
+def test_utf16_with_bom_with_and_without_header(header):
+    html = article(FRENCH)
+    body = html.encode("utf-16")  # with BOM
+    assert FRENCH in decode_html(body, header)
+    text, reason = extract_one(body, header, CFG)
+    assert reason is None and FRENCH in text
+
+
+def test_wrong_header_charset_falls_back_to_a_charset_that_decodes():
+    body = article(FRENCH).encode("utf-8")
+    assert FRENCH in decode_html(body, "bogus-charset")
+    # shift_jis cannot decode these UTF-8 bytes strictly: sniffing continues to UTF-8.
+    assert FRENCH in decode_html(body, "shift_jis")
+
+
+def test_invalid_utf8_bytes_keep_the_rest_of_the_page():
+    body = article(FRENCH).encode("utf-8").replace(b"Headline", b"Head\xff\xfeline")
+    html = decode_html(body, "utf-8")
+    assert FRENCH in html  # no mojibake: the declared UTF-8 is used with replacement chars
+    text, reason = extract_one(body, "utf-8", CFG)
+    assert reason is None and FRENCH in text
+
+
+def test_binary_body_is_undecodable():
+    body = bytes(range(0, 32)) * 200
+    assert decode_html(body, None) is None
+    assert extract_one(body, None, CFG) == (None, UNDECODABLE_HTML)
+
+
+# --- reject reasons -------------------------------------------------------------------------
+
+
+def test_empty_page_and_script_only_page_are_empty_text():
+    assert extract_one(b"", None, CFG) == (None, EMPTY_TEXT)
+    assert extract_one(None, None, CFG) == (None, EMPTY_TEXT)
+    assert extract_one(page("<script>var a = 1;</script>").encode(), None, CFG) == (None, EMPTY_TEXT)
+
+
+def test_min_text_chars():
+    body = page("<p>Short.</p>").encode()
+    assert extract_one(body, None, CFG)[1] is None
+    assert extract_one(body, None, ExtractConfig(min_text_chars=50)) == (None, EMPTY_TEXT)
+
+
+def test_page_over_the_size_limit_is_rejected_before_parsing():
+    body = article(PARA * 100).encode()
+    assert extract_one(body, None, ExtractConfig(max_html_bytes=1000)) == (None, HTML_TOO_LARGE)
+    assert extract_one(body, None, ExtractConfig(max_html_bytes=None))[1] is None
+
+
+def test_slow_page_is_rejected_as_timeout():
+    body = article(PARA * 20).encode()
+    assert extract_one(body, None, ExtractConfig(timeout_seconds=1e-9)) == (None, EXTRACTION_TIMEOUT)
+
+
+def test_parser_exception_becomes_extraction_failed(monkeypatch):
+    def boom(html, cfg):
+        raise ValueError("parser exploded")
+
+    monkeypatch.setattr(ex, "extract_text", boom)
+    assert extract_one(article(PARA).encode(), None, CFG) == (None, EXTRACTION_FAILED)
+
+
+def test_fatal_exceptions_are_not_swallowed(monkeypatch):
+    def interrupt(html, cfg):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ex, "extract_text", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        extract_one(article(PARA).encode(), None, CFG)
+
+
+def test_deeply_nested_tags_do_not_crash():
+    body = page("<div>" * 50_000 + f"<p>{PARA}</p>" + "</div>" * 50_000).encode()
+    t = time.perf_counter()
+    text, reason = extract_one(body, None, CFG)
+    assert time.perf_counter() - t < 5
+    assert reason is None or reason in (EXTRACTION_FAILED, EXTRACTION_TIMEOUT, EMPTY_TEXT)
+
+
+def test_five_megabyte_single_line():
+    line = ("word " * 1_000_000)[:5_000_000]
+    text, reason = extract_one(page(f"<p>{line}</p>").encode(), None, CFG)
+    assert reason is None
+    assert len(text) > 4_000_000
+
+
+# --- language id ----------------------------------------------------------------------------
+
+LANG_TEXTS = {
+    "en": PARA * 3,
+    "de": "Der Stadtrat hat am Dienstag nach einer langen Debatte über Schulen, Straßen und die "
+    "Zukunft des öffentlichen Verkehrs in der Region den neuen Haushalt beschlossen. " * 2,
+    "fr": "Le conseil municipal a approuvé mardi le nouveau budget après un long débat sur les "
+    "écoles, les routes et l'avenir des transports publics dans la région. " * 2,
+    "zh": "市议会周二在就学校、道路和该地区公共交通的未来进行长时间辩论后批准了新预算。",
+    "ja": JAPANESE,
+}
+
+
+@pytest.mark.parametrize("lang", sorted(LANG_TEXTS))
+def test_language_id(lang):
+    got, score = detect_language(LANG_TEXTS[lang], CFG)
+    assert got == lang
+    assert 0.0 < score <= 1.0
+
+
+ENGLISH = (
+    "When the river flooded in the spring, most of the families who lived along its banks had "
+    "already moved their furniture to the upper floors. The water rose faster than anyone had "
+    "expected, however, and by the evening the old bridge was closed. Volunteers from the nearby "
+    "villages brought food, blankets and boats, while the fire brigade pumped water out of the "
+    "school, which had become a shelter for those who could not stay with relatives. Nobody was "
+    "hurt, but the damage to the houses and the roads will take months to repair, and the mayor "
+    "has asked the government for help with the cost of rebuilding the bridge before winter."
+)
+
+
+def test_long_text_scores_above_the_default_keep_threshold():
+    # score = 1 - rank/1200: real English documents of this length rank ~150-400 (Dolma CC samples)
+    assert detect_language(ENGLISH, CFG) >= ("en", 0.65)
+
+
+def test_short_chinese_is_not_unknown():
+    assert detect_language("今天天气很好。", CFG)[0] == "zh"
+
+
+def test_language_of_empty_text():
+    assert detect_language("", CFG) == (None, 0.0)
+
+
+# --- config ---------------------------------------------------------------------------------
+
+
+def test_fasttext_without_model_is_a_config_error():
+    with pytest.raises(ConfigError, match="lid.176.bin"):
+        ExtractConfig(langid="fasttext")
+    with pytest.raises(ConfigError, match="resiliparse"):
+        from_dict(ExtractConfig, {"langid": "cld3"})
+    assert from_dict(ExtractConfig, {"timeout_seconds": None}).timeout_seconds is None
+
+
+# --- boilerplate ----------------------------------------------------------------------------
+
+BOILERPLATE_PAGE = page(
+    """
+<div id="page"><div class="content"><article>
+  <ul class="menu"><li><a href="/">Home</a></li><li><a href="/world">World</a></li>
+      <li><a href="/sport">Sport</a></li><li><a href="/culture">Culture</a></li></ul>
+  <div class="notice"><p>We use cookies to improve your experience on our site. By continuing
+      you agree to our cookie policy. <a href="/ok">Accept</a></p></div>
+  <h1>Council approves budget</h1>
+  <p>"""
+    + PARA * 2
+    + """</p>
+  <p>The mayor said the plan would <a href="/x">cut waiting times</a> for buses and add
+     two new libraries, and that the first works would start in the spring of next year.</p>
+  <h2>What changes</h2>
+  <ul><li>Two new libraries in the northern districts.</li>
+      <li>More frequent buses on the main lines.</li></ul>
+  <pre>total = sum(costs)  # in euros
+print(total)</pre>
+  <p>"""
+    + PARA
+    + """</p>
+  <div class="share"><a href="/s/fb">Facebook</a> <a href="/s/tw">Twitter</a> <a href="/s/m">Email</a></div>
+  <h3>Related stories</h3>
+  <ul><li><a href="/a">Schools get new funding for teachers and buildings</a></li>
+      <li><a href="/b">Roads to be repaired before the winter season</a></li>
+      <li><a href="/c">Transport strike called off after agreement</a></li></ul>
+  <p>Subscribe to our newsletter for the latest news.</p>
+  <p>© 2024 Example News. All rights reserved. <a href="/privacy">Privacy policy</a></p>
+</article></div></div>
+"""
+)
+
+
+def test_boilerplate_is_removed_and_article_kept():
+    text = extract_text(BOILERPLATE_PAGE, CFG)
+    for kept in ("Council approves budget", PARA.strip(), "cut waiting times", "What changes",
+                 "Two new libraries in the northern districts.", "total = sum(costs)  # in euros\nprint(total)"):
+        assert kept in text
+    for dropped in ("Home", "cookies", "Facebook", "Related stories", "Schools get new funding",
+                    "newsletter", "All rights reserved"):
+        assert dropped not in text
+    # resiliparse alone keeps that boilerplate (the reason for the pruning step)
+    raw = extract_text(BOILERPLATE_PAGE, ExtractConfig(boilerplate_pruning=False))
+    assert "cookies" in raw and "newsletter" in raw and "All rights reserved" in raw
+
+
+def test_list_items_render_with_bullets_on_their_own_lines():
+    text = extract_text(BOILERPLATE_PAGE, CFG)
+    assert "• Two new libraries in the northern districts.\n• More frequent buses on the main lines." in text
+
+
+def test_pruning_keeps_a_page_made_only_of_short_blocks():
+    html = "<p>Roses are red.</p>\n<p>Violets are blue.</p>"
+    assert prune_minimal_html(html) == "Roses are red.\n\nViolets are blue."
+
+
+def test_unclosed_empty_anchor_is_not_a_link():
+    # resiliparse emits <a href=""> without </a> for empty anchors; the paragraph is prose.
+    html = f'<p><a href="">{PARA * 2}</p>'
+    assert prune_minimal_html(html) == (PARA * 2).strip()
+
+
+def test_repeated_section_is_dropped_once():
+    paras = [f"<p>Paragraph {i}: {PARA}</p>" for i in range(4)]
+    text = prune_minimal_html("\n".join(paras + paras))
+    assert text.count("Paragraph 2:") == 1
+
+
+def test_mean_f1_on_readability_pages_not_below_resiliparse():
+    if not PAGES.is_dir():
+        pytest.skip(f"../shared/data not found: {PAGES} holds the readability test pages")
+    spec = importlib.util.spec_from_file_location("extraction_quality", REPO / "benchmarks" / "extraction_quality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    from resiliparse.extract.html2text import extract_plain_text
+
+    pages = bench.load_pages(PAGES)
+    ours = [bench.bow_prf(extract_text(src, CFG), gold) for _, src, gold in pages]
+    raw = [bench.bow_prf(extract_plain_text(src, main_content=True), gold) for _, src, gold in pages]
+    mean = lambda rows, k: statistics.mean(r[k] for r in rows)  # noqa: E731
+    assert mean(ours, 2) >= mean(raw, 2)
+    assert mean(ours, 0) > mean(raw, 0) + 0.02  # the point of pruning: precision
+
+
+# --- Ray adapter (plain pyarrow; Ray calls it with batch_format="pyarrow") -----------------
+
+
+def test_extract_batch_columns_skip_and_reasons():
+    when = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    table = pa.table(
+        {
+            "id": ["a", "b", "c", "d"],
+            "url": ["https://www.example.com/x", "http://news.example.org:8080/y", None, "https://e.com/"],
+            "source": ["s.warc.gz"] * 4,
+            "warc_date": pa.array([when] * 4, pa.timestamp("us", tz="UTC")),
+            "html": pa.array([page(f"<p>{FRENCH}</p>").encode(), b"", b"<p>request</p>", article(PARA).encode("utf-16")],
+                             pa.binary()),
+            "http_charset": [None, None, None, "utf-16"],
+            "skip": [None, None, "request", None],
+        }
+    )
+    out = extract_batch(table, CFG)
+    assert "html" not in out.column_names
+    assert out.column_names[:8] == ["id", "url", "domain", "text", "language", "language_score", "source", "warc_date"]
+    rows = out.to_pylist()
+    assert FRENCH in rows[0]["text"] and rows[0]["language"] == "fr" and rows[0]["reason"] is None
+    assert rows[0]["domain"] == "example.com"
+    assert rows[1]["text"] is None and rows[1]["reason"] == EMPTY_TEXT
+    assert rows[2]["text"] is None and rows[2]["reason"] is None and rows[2]["skip"] == "request"
+    assert rows[3]["language"] == "en" and rows[3]["reason"] is None
+    assert out.schema.field("language_score").type == pa.float64()
+
+
+def test_extract_batch_keeps_earlier_reason():
+    table = pa.table({"id": ["a"], "url": ["https://x.org"], "html": pa.array([b""], pa.binary()),
+                      "reason": ["url_blocked"]})
+    out = extract_batch(table, CFG)
+    assert out.column("reason").to_pylist() == ["url_blocked"]
+    assert out.column("text").to_pylist() == [None]
