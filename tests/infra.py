@@ -1,0 +1,431 @@
+"""Real servers on loopback for tests: Ceph RGW (S3), moto (S3 emulator), a multi-node Ray cluster.
+
+Fixtures (registered in tests/conftest.py):
+
+- ``ceph_s3`` (session): an :class:`S3Endpoint` on Ceph's RADOS Gateway. Uses the endpoint given
+  by ``RAYSIFT_TEST_S3_ENDPOINT`` / ``RAYSIFT_TEST_S3_KEY`` / ``RAYSIFT_TEST_S3_SECRET`` when set
+  (e.g. ``. DIR/env`` after ``.ci/ceph.sh start DIR PORT``), else starts one with
+  ``.ci/ceph.sh`` (root + Debian packages) and stops it after the session.
+- ``moto_s3`` (function; one server per session, state reset per test): an :class:`S3Endpoint`
+  on moto's ``ThreadedMotoServer`` (an emulator: for error paths a real store cannot produce).
+- ``ray_multinode`` (module): a :class:`RayCluster`: ``ray start --head --num-cpus 0`` plus two
+  ``ray start --address ... --num-cpus 1`` worker nodes, dashboard on, all on 127.0.0.1. Needs the
+  test process to run inside a loopback-only network namespace (``.ci/netns.sh run NAME --
+  pytest ...``; ENVIRONMENT.md: outside one, Ray's agents bind the machine's address).
+
+Every skip for missing infrastructure starts with :data:`INFRA`, so that under ``CI`` (or with
+``--require-infra``) conftest turns it into a failed session: a CI run that silently skipped the
+real-server tests is not a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+INFRA = "INFRA:"
+"""Prefix of every skip reason that means "test infrastructure unavailable"."""
+
+SHARED_DATA = "../shared/data"
+"""Prefix of skip reasons for missing shared test data (COMMON.md)."""
+
+REPO = Path(__file__).resolve().parents[1]
+CEPH_SH = REPO / ".ci" / "ceph.sh"
+NETNS_SH = REPO / ".ci" / "netns.sh"
+
+# RGW rejects the flexible checksums new AWS SDKs send by default (HTTP 411; ENVIRONMENT.md).
+CHECKSUM_ENV = {
+    "AWS_REQUEST_CHECKSUM_CALCULATION": "WHEN_REQUIRED",
+    "AWS_RESPONSE_CHECKSUM_VALIDATION": "WHEN_REQUIRED",
+}
+
+
+def infra_skip(reason: str) -> None:
+    """``pytest.skip`` with the :data:`INFRA` prefix (fails the session under CI)."""
+    pytest.skip(f"{INFRA} {reason}")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------------------- S3
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    """An S3 endpoint on loopback and the credentials for it (``repr`` hides the secret)."""
+
+    endpoint_url: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    region: str = "us-east-1"
+    kind: str = "ceph"
+    workdir: str | None = None  # .ci/ceph.sh DIR when this session started the server
+
+    def client(self) -> Any:
+        """A boto3 S3 client (path-style addressing, checksums only when required)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=Config(
+                s3={"addressing_style": "path"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        )
+
+    def filesystem(self) -> Any:
+        """A ``pyarrow.fs.S3FileSystem`` on this endpoint."""
+        from pyarrow import fs as pafs
+
+        host = self.endpoint_url.split("://", 1)[1]
+        return pafs.S3FileSystem(
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            endpoint_override=host,
+            scheme="http",
+            region=self.region,
+        )
+
+    def env(self) -> dict[str, str]:
+        """Environment for a subprocess / Ray job that must reach this endpoint through the
+        standard AWS credential chain and raysift's endpoint setting (operators/storage.py)."""
+        return {
+            "RAYSIFT_S3_ENDPOINT": self.endpoint_url,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            **CHECKSUM_ENV,
+        }
+
+    def new_bucket(self, prefix: str = "raysift-test") -> str:
+        """Create a fresh, uniquely named bucket and return its name."""
+        name = f"{prefix}-{uuid.uuid4().hex[:12]}".lower()
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``s3_env(endpoint)`` puts ``endpoint.env()`` into ``os.environ`` for this test only."""
+
+    def apply(endpoint: S3Endpoint) -> dict[str, str]:
+        env = endpoint.env()
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        return env
+
+    return apply
+
+
+def _reachable(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=3).read()
+    except urllib.error.HTTPError:
+        return True  # the server answered (e.g. 403)
+    except OSError:
+        return False
+    return True
+
+
+def _parse_env_file(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("export ") and "=" in line:
+            k, v = line[len("export ") :].split("=", 1)
+            out[k] = v
+    return out
+
+
+@pytest.fixture(scope="session")
+def ceph_s3() -> Iterator[S3Endpoint]:
+    """Ceph RGW on loopback: the one named by ``RAYSIFT_TEST_S3_*`` or one started for the session."""
+    for k, v in CHECKSUM_ENV.items():
+        os.environ.setdefault(k, v)
+    given = os.environ.get("RAYSIFT_TEST_S3_ENDPOINT")
+    if given:
+        key, secret = os.environ.get("RAYSIFT_TEST_S3_KEY"), os.environ.get("RAYSIFT_TEST_S3_SECRET")
+        if not (key and secret):
+            infra_skip("RAYSIFT_TEST_S3_ENDPOINT is set but RAYSIFT_TEST_S3_KEY / RAYSIFT_TEST_S3_SECRET are not")
+        if not _reachable(given):
+            infra_skip(f"RAYSIFT_TEST_S3_ENDPOINT={given} does not answer (inside another network namespace?)")
+        yield S3Endpoint(given, key, secret, os.environ.get("RAYSIFT_TEST_S3_REGION", "us-east-1"), "ceph")
+        return
+    if os.geteuid() != 0:
+        infra_skip("Ceph RGW needs root to start (or set RAYSIFT_TEST_S3_ENDPOINT/KEY/SECRET to a running one)")
+    missing = [b for b in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin") if shutil.which(b) is None]
+    if missing:
+        infra_skip(
+            f"{', '.join(missing)} not installed; run: apt-get install -y --no-install-recommends "
+            "radosgw ceph-mon ceph-osd ceph-common"
+        )
+    workdir = tempfile.mkdtemp(prefix="raysift-ceph-")
+    port = free_port()
+    proc = subprocess.run(
+        ["bash", str(CEPH_SH), "start", workdir, str(port)], capture_output=True, text=True, timeout=180
+    )
+    try:
+        if proc.returncode != 0:
+            tail = proc.stderr.strip().splitlines()[-5:]
+            infra_skip(f".ci/ceph.sh start failed (exit {proc.returncode}): {' | '.join(tail)}")
+        env = _parse_env_file(proc.stdout)
+        yield S3Endpoint(
+            env["RAYSIFT_TEST_S3_ENDPOINT"], env["RAYSIFT_TEST_S3_KEY"], env["RAYSIFT_TEST_S3_SECRET"],
+            env.get("RAYSIFT_TEST_S3_REGION", "us-east-1"), "ceph", workdir,
+        )
+    finally:
+        subprocess.run(["bash", str(CEPH_SH), "stop", workdir], capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def _moto_server() -> Iterator[S3Endpoint]:
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        infra_skip("moto[server] not installed; pip install 'moto[server]'")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield S3Endpoint(f"http://{host}:{port}", "testing", "testing", "us-east-1", "moto")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto_s3(_moto_server: S3Endpoint) -> S3Endpoint:
+    """moto's S3 server on 127.0.0.1, emptied before each test."""
+    for k, v in CHECKSUM_ENV.items():
+        os.environ.setdefault(k, v)
+    req = urllib.request.Request(f"{_moto_server.endpoint_url}/moto-api/reset", method="POST")
+    urllib.request.urlopen(req, timeout=10).read()
+    return _moto_server
+
+
+# -------------------------------------------------------------------------------- multi-node Ray
+
+
+def in_loopback_only_netns() -> bool:
+    """True when this process's network namespace has no interface but ``lo``."""
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
+
+
+def _listening_addresses() -> set[str]:
+    """Local addresses of listening TCP sockets in this network namespace (from /proc/net/tcp*)."""
+    addrs = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if parts[3] != "0A":  # LISTEN
+                continue
+            hex_ip = parts[1].split(":")[0]
+            if width == 8:
+                addrs.add(socket.inet_ntop(socket.AF_INET, bytes.fromhex(hex_ip)[::-1]))
+            else:
+                raw = bytes.fromhex(hex_ip)
+                addrs.add(socket.inet_ntop(socket.AF_INET6, b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))))
+    return addrs
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """PIDs (not ours, not zombies) whose command line or environment contains ``marker``.
+
+    A cluster's private temp dir is in the arguments of GCS, raylet, dashboard and agents,
+    and in the environment (``RAYSIFT_RAY_CLUSTER``) of everything they spawn, job drivers
+    included.
+    """
+    needle = marker.encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            found = needle in (entry / "cmdline").read_bytes()
+            if not found:
+                try:
+                    found = needle in (entry / "environ").read_bytes()
+                except PermissionError:
+                    found = False
+        except OSError:
+            continue
+        if found and ") Z" not in stat:
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_processes_mentioning(marker: str, grace_seconds: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL, exactly the processes whose command line contains ``marker``.
+
+    ``ray stop`` would kill every Ray process on the machine, including other people's
+    clusters; a cluster started with a private ``--temp-dir`` is identified by that path
+    (GCS, raylet, dashboard, agents and workers all carry it in their arguments).
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in processes_mentioning(marker):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace_seconds
+        while processes_mentioning(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not processes_mentioning(marker):
+            return
+
+
+@dataclass
+class RayCluster:
+    """A multi-node Ray cluster on loopback started by :func:`start_ray_cluster`."""
+
+    address: str  # GCS address for ray.init / `ray start --address`
+    dashboard_url: str  # for `ray job submit --address`
+    temp_dir: str
+    env: dict[str, str]  # environment the cluster was started with (auth mode, token path)
+    num_workers: int
+
+    def job_submit(self, *entrypoint: str, working_dir: str | Path = REPO, timeout: float = 600,
+                   env: dict[str, str] | None = None, runtime_env_vars: dict[str, str] | None = None
+                   ) -> subprocess.CompletedProcess[str]:
+        """``ray job submit --address DASHBOARD --working-dir DIR -- ENTRYPOINT...`` (waits for the job).
+
+        runtime_env_vars: environment for the job's driver and workers (``--runtime-env-json``),
+        e.g. ``S3Endpoint.env()``.
+        """
+        cmd = [_ray_bin(), "job", "submit", "--address", self.dashboard_url, "--working-dir", str(working_dir)]
+        if runtime_env_vars:
+            cmd += ["--runtime-env-json", json.dumps({"env_vars": runtime_env_vars})]
+        cmd += ["--", *entrypoint]
+        run_env = {k: v for k, v in os.environ.items() if k not in _UNSET_FOR_CLUSTER}
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              env={**run_env, **self.env, **(env or {})}, cwd=str(working_dir))
+
+    def alive_nodes(self) -> int:
+        import ray
+
+        return sum(1 for n in ray.nodes() if n["Alive"])
+
+
+def _ray_env(temp_dir: str) -> dict[str, str]:
+    """Token auth off, explicitly. Ray 2.60 turns token auth on for a new head when
+    RAY_AUTH_MODE is unset and, for joining nodes and drivers, only when ~/.ray/auth_token exists
+    (ENVIRONMENT.md), and a driver reads the mode once at ``import ray``. An explicit
+    ``disabled`` works for every process whatever the test process imported; the cluster is
+    reachable only from inside its loopback-only network namespace."""
+    return {
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+
+
+# `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` (what single-node tests set to bind loopback) makes
+# `ray start --address` refuse to join (ENVIRONMENT.md); the netns already confines the cluster.
+_UNSET_FOR_CLUSTER = ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_ADDRESS")
+
+
+def _ray_bin() -> str:
+    ray_bin = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
+    if ray_bin is None:
+        raise RuntimeError("the `ray` command is not installed next to this Python; pip install 'ray[default]'")
+    return ray_bin
+
+
+def start_ray_cluster(num_workers: int = 2, cpus_per_worker: int = 1,
+                      object_store_bytes: int = 150 * 1024**2) -> RayCluster:
+    """``ray start --head --num-cpus 0`` + ``num_workers`` worker nodes on 127.0.0.1, private temp dir.
+
+    Call inside a loopback-only network namespace. Stop with :func:`stop_ray_cluster`.
+    """
+    ray_bin = _ray_bin()
+    temp_dir = tempfile.mkdtemp(prefix="rsr-", dir="/tmp")  # short: Ray's unix socket paths must fit 107 bytes
+    env = _ray_env(temp_dir)
+    marker_env = {"RAYSIFT_RAY_CLUSTER": temp_dir}  # inherited by every process of the cluster
+    run_env = {k: v for k, v in os.environ.items() if k not in _UNSET_FOR_CLUSTER} | env | marker_env
+    port, dash_port = free_port(), free_port()
+    common = ["--temp-dir", temp_dir, "--node-ip-address", "127.0.0.1", "--object-store-memory",
+              str(object_store_bytes), "--disable-usage-stats"]
+    cluster = RayCluster(f"127.0.0.1:{port}", f"http://127.0.0.1:{dash_port}", temp_dir, env, num_workers)
+    try:
+        subprocess.run([ray_bin, "start", "--head", "--num-cpus", "0", "--port", str(port),
+                        "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
+                        "--dashboard-port", str(dash_port), *common],
+                       check=True, capture_output=True, text=True, env=run_env, timeout=180)
+        for _ in range(num_workers):
+            subprocess.run([ray_bin, "start", "--address", cluster.address, "--num-cpus", str(cpus_per_worker),
+                            *common], check=True, capture_output=True, text=True, env=run_env, timeout=180)
+    except subprocess.CalledProcessError as exc:
+        stop_ray_cluster(cluster)
+        raise RuntimeError(f"ray start failed: {exc.stderr[-2000:]}") from exc
+    return cluster
+
+
+def stop_ray_cluster(cluster: RayCluster) -> None:
+    """Kill exactly this cluster's processes (never ``ray stop``) and remove its temp dir."""
+    kill_processes_mentioning(cluster.temp_dir)
+    shutil.rmtree(cluster.temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_multinode() -> Iterator[RayCluster]:
+    """Head (0 CPUs) + 2 one-CPU worker nodes + dashboard, all on 127.0.0.1 of a loopback-only netns.
+
+    The test process's environment gets the cluster's auth settings for the module, so
+    ``ray.init(address=cluster.address)`` works; the fixture does not call ``ray.init`` itself.
+    """
+    if not in_loopback_only_netns():
+        infra_skip(
+            "multi-node Ray needs a loopback-only network namespace (ENVIRONMENT.md); run the tests "
+            "with: .ci/netns.sh run raysift-test -- python -m pytest ..."
+        )
+    cluster = start_ray_cluster()
+    saved = {k: os.environ.get(k) for k in (*cluster.env, *_UNSET_FOR_CLUSTER)}
+    for k in _UNSET_FOR_CLUSTER:
+        os.environ.pop(k, None)
+    os.environ.update(cluster.env)
+    try:
+        yield cluster
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        stop_ray_cluster(cluster)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
