@@ -77,13 +77,8 @@ def _select_inputs(plan, cfg: PipelineConfig, ledger_uri: str | None, max_files:
         from operators.ledger import Ledger
 
         ledger = Ledger(ledger_uri, cfg.storage)
-        chosen = []
-        for uri in ledger.pending(files):
-            if max_files is not None and len(chosen) >= max_files:
-                break
-            if ledger.claim(uri, run_id=run_id, lease_seconds=cfg.resources.ledger_lease_seconds):
-                chosen.append(uri)
-        files = chosen
+        files = ledger.claim_next(files, run_id=run_id, max_files=max_files,
+                                  lease_seconds=cfg.resources.ledger_lease_seconds)
     elif max_files is not None:
         files = files[:max_files]
     keep = set(files)

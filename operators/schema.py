@@ -9,6 +9,7 @@ metadata, revisits, non-HTML responses): they are counted, never written.
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute.coalesce)
 
 ID = "id"
 URL = "url"
@@ -40,6 +41,8 @@ def with_reason(table: pa.Table, reasons: list[str | None]) -> pa.Table:
     new = pa.array(reasons, type=pa.string())
     if REASON in table.column_names:
         old = table.column(REASON)
+        if old.type != pa.string():
+            old = old.cast(pa.string())
         merged = pa.compute.coalesce(old, new)
         return table.set_column(table.schema.get_field_index(REASON), REASON, merged)
     return table.append_column(REASON, new)
