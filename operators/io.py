@@ -69,7 +69,8 @@ class InputConfig:
     """How document files are read and inputs expanded.
 
     id_column, text_column, url_column: names of those fields in document files; a dotted
-        name (``metadata.url``) reaches into a nested object. A missing id becomes
+        name (``metadata.url``) reaches into a nested object; a comma-separated
+        text_column (``Q,A``) joins those fields with a blank line. A missing id becomes
         ``<file>#<line>`` (1-based line or row number); a missing text stays null.
     manifest_base: prefix that relative paths in ``warc.paths.gz`` manifests are joined to.
     max_files: read at most this many WARC files and this many document files (after
@@ -293,6 +294,19 @@ def _as_datetime(value: Any) -> datetime | None:
     return None
 
 
+def _text_of(record: dict, text_column: str) -> str | None:
+    """The text field; ``"Q,A"`` joins several fields with a blank line (Q&A corpora).
+
+    >>> _text_of({"Q": "What is 2+2?", "A": "4."}, "Q,A").split()
+    ['What', 'is', '2+2?', '4.']
+    """
+    if "," not in text_column:
+        return _as_str(_dig(record, text_column))
+    parts = [_as_str(_dig(record, name.strip())) for name in text_column.split(",")]
+    parts = [p for p in parts if p]
+    return "\n\n".join(parts) if parts else None
+
+
 def normalise_record(record: Any, source: str, number: int, cfg: InputConfig) -> dict:
     """One input record -> one row of the document schema (pure; see :class:`InputConfig`)."""
     if not isinstance(record, dict):
@@ -303,7 +317,7 @@ def normalise_record(record: Any, source: str, number: int, cfg: InputConfig) ->
         schema.ID: rid if rid else f"{source}#{number}",
         schema.URL: url,
         schema.DOMAIN: registered_domain(url),
-        schema.TEXT: _as_str(_dig(record, cfg.text_column)),
+        schema.TEXT: _text_of(record, cfg.text_column),
         schema.LANGUAGE: _as_str(_first(record, (schema.LANGUAGE, *LANGUAGE_FALLBACKS))),
         schema.LANGUAGE_SCORE: _as_float(_first(record, (schema.LANGUAGE_SCORE, *LANGUAGE_SCORE_FALLBACKS))),
         schema.SOURCE: source,

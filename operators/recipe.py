@@ -121,6 +121,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def _resolve_bases(data: dict[str, Any], seen: tuple[str, ...] = ()) -> dict[str, Any]:
     data = dict(data)
+    data.pop("job", None)
     base = data.pop("base", None)
     if base is None:
         return data
@@ -139,8 +140,11 @@ def load_config(data: dict[str, Any]) -> PipelineConfig:
 
 
 def load_recipe(name: str) -> PipelineConfig:
-    """A bundled recipe by name."""
-    return load_config(_recipe_data(name))
+    """A bundled recipe of ``raysift run`` by name."""
+    data = _recipe_data(name)
+    if data.get("job", "run") != "run":
+        raise ConfigError(f"recipe {name!r} is for `raysift {data['job']}`, not `raysift run`")
+    return load_config(data)
 
 
 def load_config_file(path: str | Path) -> PipelineConfig:

@@ -100,3 +100,28 @@ def render_report(stats: dict[str, Any], title: str = "raysift run") -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>"
     )
+
+
+def render_expansion_report(stats: dict[str, Any], iterations: list[dict[str, Any]]) -> str:
+    """The HTML report of ``raysift expand``: growth of the recalled set per iteration."""
+    title = "raysift expand"
+    body = [f"<h1>{title}</h1>"]
+    kpis = [("pool documents", f"{stats.get('documents_in', 0):,}"), ("recalled", f"{stats.get('documents_out', 0):,}"),
+            ("iterations", str(stats.get("iterations_run", len(iterations)))), ("stopped because", str(stats.get("stopped_because")))]
+    body.append("".join(f'<span class="kpi"><b>{html.escape(v)}</b>{html.escape(k)}</span>' for k, v in kpis))
+    body.append("<h2>Recalled documents per iteration</h2>")
+    body.append(bar_chart([(f"iteration {it['iteration']}", it["recalled"]) for it in iterations]))
+    body.append("<h2>New documents per iteration</h2>")
+    body.append(bar_chart([(f"iteration {it['iteration']}", it["new_recalled"]) for it in iterations], color="#54a24b"))
+    body.append("<h2>Seed size (positives) per iteration</h2>")
+    body.append(bar_chart([(f"iteration {it['iteration']}", it["positives"]) for it in iterations], color="#f58518"))
+    for it in iterations:
+        hist = it.get("histogram") or {}
+        edges, counts = hist.get("edges", []), hist.get("counts", [])
+        if counts:
+            body.append(f"<h2>Iteration {it['iteration']}: math score histogram</h2>")
+            body.append(bar_chart([(f"{edges[i]:.2f}–{edges[i + 1]:.2f}", c) for i, c in enumerate(counts)], color="#b279a2"))
+    body.append("<h2>Full statistics</h2>")
+    body.append(f"<pre>{html.escape(json.dumps(stats, indent=2, sort_keys=True, default=str))}</pre>")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{_CSS}</style></head>"
+            f"<body>{''.join(body)}</body></html>")
