@@ -182,11 +182,11 @@ def stage_reasons(cfg: PipelineConfig) -> list[tuple[str, tuple[str, ...]]]:
     stages += [(name, tuple(module.REASONS)) for name, module, _ in enabled_filter_stages(cfg)]
     d = cfg.dedup
     if d.lines is not None:
-        stages.append(("line_dedup", tuple(lines.LINE_REASONS)))
+        stages.append(("line_dedup", (lines.LINE_DEDUP_EMPTY,)))
     if d.paragraphs is not None:
-        stages.append(("paragraph_dedup", tuple(lines.PARAGRAPH_REASONS)))
+        stages.append(("paragraph_dedup", (lines.PARAGRAPH_DEDUP_EMPTY,)))
     if d.exact is not None:
-        stages.append(("exact_dedup", tuple(exact.REASONS)))
+        stages.append(("exact_dedup", (exact.EXACT_DUPLICATE_URL, exact.EXACT_DUPLICATE_TEXT)))
     if d.fuzzy is not None:
-        stages.append(("fuzzy_dedup", tuple(fuzzy.REASONS)))
+        stages.append(("fuzzy_dedup", (fuzzy.FUZZY_DUPLICATE,)))
     return stages

@@ -1,0 +1,105 @@
+"""Connected components: large-star/small-star rounds vs scipy (numpy reference and Ray Data)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components as scipy_cc
+
+from operators.dedup.components import (
+    ComponentsDidNotConverge,
+    connected_components,
+    connected_components_local,
+    connected_components_scipy,
+    large_star,
+    small_star,
+)
+
+
+def _scipy_partition(src, dst):
+    """Reference: node -> smallest node of its component, straight from scipy (self-loops are not edges)."""
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    nodes, inv = np.unique(np.concatenate((src, dst)), return_inverse=True)
+    g = coo_matrix((np.ones(len(src)), (inv[: len(src)], inv[len(src) :])), shape=(len(nodes), len(nodes)))
+    _, comp = scipy_cc(g, directed=False)
+    smallest = {}
+    for node, c in zip(nodes.tolist(), comp.tolist()):
+        smallest[c] = min(smallest.get(c, node), node)
+    return {node: smallest[c] for node, c in zip(nodes.tolist(), comp.tolist())}
+
+
+def _graphs():
+    rng = np.random.default_rng(5)
+    chain = rng.permutation(3000).astype(np.int64) * 13 - 10_000
+    yield "chain", chain[:-1], chain[1:]
+    yield "star", np.full(500, 77, np.int64), rng.choice(10**6, 500, replace=False).astype(np.int64)
+    leaves = rng.choice(10**6, 500, replace=False).astype(np.int64)
+    yield "star_center_largest", leaves, np.full(500, 10**7, np.int64)
+    a = rng.integers(-(2**62), 2**62, 2000)
+    yield "many_small", a, a + rng.integers(1, 4, 2000)
+    yield "giant", rng.integers(0, 800, 4000), rng.integers(0, 800, 4000)
+    yield "sparse_random", rng.integers(0, 5000, 2500), rng.integers(0, 5000, 2500)
+    yield "self_loops_and_duplicates", np.array([1, 1, 2, 2, 5]), np.array([1, 2, 1, 2, 6])
+
+
+@pytest.mark.parametrize("name,src,dst", list(_graphs()), ids=[g[0] for g in _graphs()])
+def test_local_rounds_and_fast_path_equal_scipy(name, src, dst):
+    expected = _scipy_partition(src, dst)
+    nodes, labels, rounds = connected_components_local(src, dst)
+    assert dict(zip(nodes.tolist(), labels.tolist())) == expected
+    fnodes, flabels = connected_components_scipy(src, dst)
+    assert dict(zip(fnodes.tolist(), flabels.tolist())) == expected
+    assert rounds <= 4 * np.log2(len(expected) + 2)  # O(log n) rounds in practice
+
+
+def test_round_kernels_by_hand():
+    # path 3-1-2 (edges keyed by both ends): large-star at 3 links 3's larger neighbours to min 1
+    u = np.array([1, 2, 1, 3])
+    v = np.array([2, 1, 3, 1])
+    hi, lo, changed = large_star(u, v)
+    assert sorted(zip(hi.tolist(), lo.tolist())) == [(2, 1), (3, 1)] and changed == 0
+    # small-star: node 5 with smaller neighbours 2 and 4 -> 4 attaches to 2, 5 keeps 2
+    hi, lo, changed = small_star(np.array([5, 5]), np.array([4, 2]))
+    assert sorted(zip(hi.tolist(), lo.tolist())) == [(4, 2), (5, 2)] and changed == 1
+
+
+def test_max_rounds_is_enforced():
+    chain = np.arange(1000)
+    with pytest.raises(ComponentsDidNotConverge, match="max_rounds"):
+        connected_components_local(chain[:-1][::-1], chain[1:][::-1], max_rounds=1)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    import ray
+
+    ray.init(num_cpus=2, object_store_memory=150 * 1024**2, include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.ray
+def test_distributed_components_equal_scipy(ray_cluster):
+    """One distributed run over the disjoint union of a chain, a star, many small components and a
+    giant random component (components are independent, so each shape is checked at once)."""
+    rng = np.random.default_rng(9)
+    chain = rng.permutation(200).astype(np.int64) + 10_000
+    star_leaves = rng.choice(10**6, 150, replace=False).astype(np.int64) + 100_000
+    small = rng.choice(10**6, 300, replace=False).astype(np.int64) * 3 + 2 * 10**6
+    giant_src, giant_dst = rng.integers(0, 300, 600), rng.integers(0, 300, 600)
+    src = np.concatenate((chain[:-1], np.full(150, 100_000 + 10**6), small, giant_src))
+    dst = np.concatenate((chain[1:], star_leaves, small + 1, giant_dst))
+    ds = ray_cluster.data.from_arrow(pa.table({"u": src, "v": dst})).repartition(4)
+    labels, rounds = connected_components(ds, partitions=3)
+    rows = labels.take_all()
+    got = {r["node"]: r["label"] for r in rows}
+    assert len(rows) == len(got)  # one row per node
+    assert got == _scipy_partition(src, dst)
+    assert rounds >= 2
