@@ -100,7 +100,8 @@ class ClassifierConfig:
             "minCount": self.small_min_count if small else self.min_count,
             "epoch": max(self.epoch, self.small_epoch) if small else self.epoch,
             "bucket": min(self.bucket, self.small_bucket) if small else self.bucket,
-            "thread": self.threads or os.cpu_count() or 1,
+            # one thread for small sets: deterministic for a seed, and no Hogwild races (a source of NaN)
+            "thread": 1 if small else (self.threads or os.cpu_count() or 1),
             "seed": self.seed,
         }
 
