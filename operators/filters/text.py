@@ -6,13 +6,14 @@ whitespace tokens. raysift uses one fast regular expression instead (:data:`WORD
 * a *word token* is a run of word characters (``\\w``: letters, digits, ``_``), which may
   contain ``' ’ - . ,`` between word characters: ``don't``, ``e-mail``, ``3.14``, ``1,000``
   and ``U.S`` are one token each;
+* a URL (``http://``, ``https://``, ``www.``) is one token, as in spaCy, and so are digit
+  groups joined by ``/`` or ``:`` (dates and times: ``17/03/14``, ``9:24``);
 * a run of two or more dots (``...``) is one token;
 * every other non-space character is a token of its own (``,`` ``(`` ``"`` ``…`` ``#`` ``©``).
 
 Differences from spaCy that change counts: spaCy splits contractions (``don't`` -> ``do``
 ``n't``) and hyphenated words (``e-mail`` -> ``e`` ``-`` ``mail``), keeps abbreviations with
-their final dot (``U.S.``) and keeps URLs and e-mail addresses whole (we split them at
-``:`` ``/`` ``@`` ...). Text without spaces (Chinese, Japanese, Thai) is one token per run
+their final dot (``U.S.``) and keeps e-mail addresses whole (we split them at ``@``). Text without spaces (Chinese, Japanese, Thai) is one token per run
 in both. ``tests/test_filter_parity.py`` measures how often the decisions change when the
 tokenizer changes.
 
@@ -29,7 +30,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-WORD_RE = re.compile(r"\w+(?:['’\-.,]\w+)*|\.{2,}|[^\w\s]")
+WORD_RE = re.compile(
+    r"(?:https?://|www\.)\S*[^\s.,;:!?)\]\"'>]"  # a URL is one token, trailing punctuation split off
+    r"|\d+(?:[/:]\d+)+"  # dates and times: 17/03/14, 9:24
+    r"|\w+(?:['’\-.,]\w+)*|\.{2,}|[^\w\s]"
+)
 """The word tokenizer (see the module docstring)."""
 
 _ALPHA_RE = re.compile(r"[^\W\d_]")
