@@ -70,6 +70,11 @@ class ExpansionConfig:
     max_chars: texts are truncated to this for scoring.
     histogram_bins: bins of the per-iteration score histogram over [0, 1].
     seed: negative sampling seed (changes per iteration deterministically).
+    cross_fit: score each pool document with a model that never saw it as a negative: the
+        pool is split in two folds by a hash of the id, model A takes its negatives from fold
+        0 and scores fold 1, model B the reverse. Without it, the pool documents sampled as
+        negatives (all of a small pool) are scored by a model that memorised them as "other",
+        and math pages among them are never recalled.
     classifier: fastText settings.
     """
 
@@ -77,7 +82,7 @@ class ExpansionConfig:
     threshold: float = 0.5
     token_budget: int | None = None
     domain_min_share: float = 0.10
-    path_min_share: float = 0.5
+    path_min_share: float = 0.25
     path_max_depth: int = 2
     min_prefix_docs: int = 2
     stop_new_fraction: float | None = 0.02
@@ -85,6 +90,7 @@ class ExpansionConfig:
     max_chars: int = 20_000
     histogram_bins: int = 20
     seed: int = 0
+    cross_fit: bool = True
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
     def __post_init__(self) -> None:
@@ -319,11 +325,23 @@ class Pool(Protocol):
     def texts(self, ids: list[str]) -> list[str]:
         """Texts of the given documents."""
 
-    def sample_texts(self, n: int, exclude: set[str], seed: int) -> list[str]:
-        """Texts of ``n`` random documents whose id is not in ``exclude``."""
+    def sample_texts(self, n: int, exclude: set[str], seed: int, fold: int | None = None) -> list[str]:
+        """Texts of ``n`` random documents whose id is not in ``exclude`` (and in ``fold``, if given)."""
 
     def write_documents(self, keep: pa.Table, dir_uri: str) -> int:
         """Write the pool rows whose id is in ``keep`` (+ math_score, iteration) as Parquet under ``dir_uri``."""
+
+
+def id_folds(ids: list[str]) -> np.ndarray:
+    """Fold (0 or 1) of each id: a stable hash, the same on every machine.
+
+    >>> id_folds(["a", "b", "a"]).tolist()[0] == id_folds(["a"]).tolist()[0]
+    True
+    """
+    import hashlib
+
+    return np.fromiter((hashlib.blake2b((i or "").encode(), digest_size=1).digest()[0] & 1 for i in ids),
+                       dtype=np.int8, count=len(ids))
 
 
 def _token_counts(texts: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -352,8 +370,9 @@ class TablePool:
         col = self.table["text"]
         return [col[self._index[i]].as_py() or "" for i in ids]
 
-    def sample_texts(self, n: int, exclude: set[str], seed: int) -> list[str]:
-        candidates = [i for i, d in enumerate(self._ids) if d not in exclude]
+    def sample_texts(self, n: int, exclude: set[str], seed: int, fold: int | None = None) -> list[str]:
+        folds = id_folds(self._ids) if fold is not None else None
+        candidates = [i for i, d in enumerate(self._ids) if d not in exclude and (folds is None or folds[i] == fold)]
         rng = random.Random(seed)
         pick = rng.sample(candidates, min(n, len(candidates)))
         col = self.table["text"]
@@ -408,12 +427,18 @@ class RayPool:
         by_id = dict(zip(t["id"].to_pylist(), t["text"].to_pylist())) if t is not None else {}
         return [by_id.get(i) or "" for i in ids]
 
-    def sample_texts(self, n: int, exclude: set[str], seed: int) -> list[str]:
-        frac = min(1.0, 1.5 * n / max(self._count - len(exclude), 1))
+    def sample_texts(self, n: int, exclude: set[str], seed: int, fold: int | None = None) -> list[str]:
+        available = self._count - len(exclude)
+        if fold is not None:
+            available //= 2
+        frac = min(1.0, 1.5 * n / max(available, 1))
         value_set = pa.array(sorted(exclude), pa.string())
 
         def drop(t: pa.Table) -> pa.Table:
-            return t.filter(pc.invert(pc.is_in(t["id"], value_set=value_set)))
+            keep = pc.invert(pc.is_in(t["id"], value_set=value_set))
+            if fold is not None:
+                keep = pc.and_(keep, pa.array(id_folds(t["id"].to_pylist()) == fold))
+            return t.filter(keep)
 
         sample = self.ds.select_columns(["id", "text"]).map_batches(drop, batch_format="pyarrow")
         if frac < 1.0:
@@ -530,11 +555,24 @@ def run_expansion(
         positives = seed_texts + grown_texts
         exclude = seed_ids | set(grown_ids)
         n_neg = max(1, int(round(len(positives) * cfg.negatives_ratio)))
-        negatives = pool.sample_texts(n_neg, exclude, cfg.seed + k)
         model_uri = _join(it_dir, "model.bin")
-        report: TrainReport = train(positives, negatives, cfg.classifier, model_uri)
-
-        scored = pool.score(model_uri, cfg.max_chars)
+        if cfg.cross_fit:
+            # model.bin: negatives from fold 0, scores fold 1; model-fold1.bin the reverse
+            negatives = pool.sample_texts(n_neg, exclude, cfg.seed + k, fold=0)
+            report: TrainReport = train(positives, negatives, cfg.classifier, model_uri)
+            other_uri = _join(it_dir, "model-fold1.bin")
+            negatives_b = pool.sample_texts(n_neg, exclude, cfg.seed + 1000 + k, fold=1)
+            train(positives, negatives_b, cfg.classifier, other_uri)
+            scored = pool.score(model_uri, cfg.max_chars)
+            scored_b = pool.score(other_uri, cfg.max_chars)
+            in_fold0 = pa.array(id_folds(scored["id"].to_pylist()) == 0)
+            fitted = pc.if_else(in_fold0, scored_b["math_score"], scored["math_score"])
+            scored = scored.set_column(scored.schema.get_field_index("math_score"), "math_score", fitted)
+        else:
+            negatives_b = []
+            negatives = pool.sample_texts(n_neg, exclude, cfg.seed + k)
+            report = train(positives, negatives, cfg.classifier, model_uri)
+            scored = pool.score(model_uri, cfg.max_chars)
         ids = scored["id"].to_pylist()
         urls = scored["url"].to_pylist()
         scores = scored["math_score"].to_numpy(zero_copy_only=False)
@@ -567,7 +605,8 @@ def run_expansion(
         it_stats = {
             "iteration": k,
             "positives": len(positives),
-            "negatives": len(negatives),
+            "negatives": len(negatives),  # per model (cross-fitting trains two: see negatives_fold1)
+            "negatives_fold1": len(negatives_b),
             "seed_original": len(seed_texts),
             "seed_grown_total": len(grown_ids),
             "pool_docs": len(ids),
