@@ -58,7 +58,7 @@ def render_report(stats: dict[str, Any], title: str = "raysift run") -> str:
         ("documents out", f"{dout:,}"),
         ("kept", f"{dout / din:.1%}" if din else "n/a"),
         ("wall time", f"{stats.get('wall_time_s', 0):.1f} s"),
-        ("documents/s", f"{stats.get('documents_per_s', 0):,.1f}"),
+        ("documents/s", f"{stats.get('documents_per_s') or 0:,.1f}"),
     ]
     body = [f"<h1>{html.escape(title)}</h1>"]
     body.append("".join(f'<span class="kpi"><b>{v}</b>{html.escape(k)}</span>' for k, v in kpis))
