@@ -11,7 +11,7 @@ value fails at load time naming the key and the valid choices.
 >>> load_config({"filters": {"gopher_qualty": {}}})
 Traceback (most recent call last):
 ...
-operators.config.ConfigError: unknown key 'gopher_qualty' in filters; valid keys: c4, fineweb, gopher_quality, gopher_repetition, language, url
+operators.config.ConfigError: unknown key 'gopher_qualty' in config.filters; valid keys: c4, fineweb, gopher_quality, gopher_repetition, language, url
 """
 
 from __future__ import annotations

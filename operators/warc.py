@@ -67,7 +67,7 @@ WARC_SCHEMA = pa.schema(
 )
 """Schema of the rows :func:`iter_warc_rows` yields and :class:`WarcDatasource` reads."""
 
-WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz", ".warc.zst", ".warc.lz4")
+WARC_SUFFIXES = (".warc", ".warc.gz", ".arc.gz", ".warc.zst", ".warc.lz4", ".wet", ".wet.gz", ".wat", ".wat.gz")
 """File names read as WARC input."""
 
 
