@@ -78,6 +78,25 @@ def shuffle_partitions(cfg_partitions: int | None) -> int:
     return max(4, 2 * int(ray.cluster_resources().get("CPU", 1)))
 
 
+def check_fuzzy_columns(columns: list[str], cfg) -> None:
+    """Fail before any work when ``cfg.keep`` needs a column the documents lack.
+
+    Without this the signature stage's column projection fails inside a Ray task and the
+    user sees a ``KeyError`` traceback instead of a configuration error.
+    """
+    from operators.config import ConfigError
+    from operators.dedup.minhash import KEEP_RULES
+
+    needed = cfg.date_column if cfg.keep == "newest" else (None if cfg.keep in KEEP_RULES else cfg.keep)
+    if needed is not None and needed not in columns:
+        what = "date column for keep='newest'" if cfg.keep == "newest" else "score column"
+        raise ConfigError(
+            f"--keep / MinHashConfig.keep = {cfg.keep!r}: {what} {needed!r} is not in the documents "
+            f"(columns: {', '.join(columns)}); use one of {', '.join(KEEP_RULES)} or a numeric column "
+            "the documents carry"
+        )
+
+
 def dedup_documents(ds, dedup_cfg, partitions: int) -> tuple[Any, dict[str, Any]]:
     """Run the enabled dedup stages on ``ds`` (documents with ``reason``; null = alive).
 
@@ -95,7 +114,10 @@ def dedup_documents(ds, dedup_cfg, partitions: int) -> tuple[Any, dict[str, Any]
         ds = ds.materialize()
     from ray.data.expressions import col
 
-    alive = ds.filter(expr=col(REASON).is_null()) if REASON in ds.columns() else ds
+    columns = ds.columns()
+    if dedup_cfg.fuzzy is not None:
+        check_fuzzy_columns(columns, dedup_cfg.fuzzy)
+    alive = ds.filter(expr=col(REASON).is_null()) if REASON in columns else ds
     drops = []
     if dedup_cfg.exact is not None:
         exact_drops = exact.exact_dedup(alive, dedup_cfg.exact).materialize()
