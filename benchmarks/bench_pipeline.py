@@ -919,7 +919,7 @@ def write_section(section: str, path: Path = RESULTS) -> None:
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        nxt = re.search(r"^## ", text[start + len(SECTION):], flags=re.M)
+        nxt = re.search(r"^(## |<!-- )", text[start + len(SECTION):], flags=re.M)
         end = start + len(SECTION) + nxt.start() if nxt else len(text)
         text = text[:start] + section + ("\n" if nxt else "") + text[end:]
     path.write_text(text.rstrip("\n") + "\n")
