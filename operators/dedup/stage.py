@@ -69,13 +69,37 @@ def _apply_drops(table: pa.Table) -> pa.Table:
     return table.drop_columns([DROP_REASON])
 
 
-def shuffle_partitions(cfg_partitions: int | None) -> int:
-    """Partitions for joins/shuffles: configured, else 2 x cluster CPUs (at least 4)."""
+JOIN_PARTITION_BYTES = 128 * 1024**2
+"""Target size of one partition of the final documents-with-drops join: the join carries the
+text, so its partition count grows with the corpus and worker memory does not."""
+
+
+def input_bytes(files: list[str], storage_cfg: storage.StorageConfig | None = None) -> int:
+    """Approximate in-memory size of document files (compressed JSONL counted 4x)."""
+    import pyarrow.fs as pafs
+
+    total = 0
+    for uri in files:
+        fs, path = storage.resolve(uri, storage_cfg)
+        info = fs.get_file_info(path)
+        if info.type == pafs.FileType.Directory:
+            sizes = [i.size or 0 for i in fs.get_file_info(pafs.FileSelector(path, recursive=True))]
+        else:
+            sizes = [info.size or 0]
+        factor = 4 if uri.endswith((".gz", ".zst", ".zstd", ".parquet")) or info.type == pafs.FileType.Directory else 1
+        total += factor * sum(sizes)
+    return total
+
+
+def shuffle_partitions(cfg_partitions: int | None, data_bytes: int = 0) -> int:
+    """Partitions for joins/shuffles: configured, else the larger of 2 x cluster CPUs (at least 4)
+    and one per ``JOIN_PARTITION_BYTES`` of data."""
     import ray
 
     if cfg_partitions:
         return cfg_partitions
-    return max(4, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    by_size = -(-data_bytes // JOIN_PARTITION_BYTES)
+    return max(4, 2 * int(ray.cluster_resources().get("CPU", 1)), by_size)
 
 
 def check_fuzzy_columns(columns: list[str], cfg) -> None:
@@ -143,7 +167,8 @@ def dedup_documents(ds, dedup_cfg, partitions: int) -> tuple[Any, dict[str, Any]
 def apply_dedup(work_uri: str, cfg, output: str) -> tuple[Any, dict[str, Any]]:
     """The dedup part of ``raysift run``: annotated shards in, final documents out."""
     ds = read_parquet_dir(work_uri, cfg.storage)
-    return dedup_documents(ds, cfg.dedup, shuffle_partitions(cfg.resources.shuffle_partitions))
+    size = input_bytes([work_uri], cfg.storage)
+    return dedup_documents(ds, cfg.dedup, shuffle_partitions(cfg.resources.shuffle_partitions, size))
 
 
 def run_dedup(
@@ -174,7 +199,8 @@ def run_dedup(
     for sub in ("documents", "duplicates"):
         storage.delete_dir(storage.join(output, sub), storage_cfg)
     ds = io.read_documents(plan.document_files, input_cfg, storage_cfg)
-    final, stage_stats = dedup_documents(ds, dedup_cfg, shuffle_partitions(partitions))
+    size = input_bytes(plan.document_files, storage_cfg)
+    final, stage_stats = dedup_documents(ds, dedup_cfg, shuffle_partitions(partitions, size))
     written = final.map_batches(
         write_shards,
         fn_kwargs={"output": output, "storage_cfg": storage_cfg, "rejected_dir": "duplicates",
