@@ -30,13 +30,9 @@ START, END = "<!-- cluster:start -->", "<!-- cluster:end -->"
 
 
 def _write_section(text: str) -> None:
-    path = HERE / "RESULTS.md"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    if START in old and END in old:
-        new = old[: old.index(START)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new)
+    from results_file import write_marked_section
+
+    write_marked_section(text, START, END)
 
 
 def main() -> None:
