@@ -189,11 +189,14 @@ def ceph_s3() -> Iterator[S3Endpoint]:
             f"{', '.join(missing)} not installed; run: apt-get install -y --no-install-recommends "
             "radosgw ceph-mon ceph-osd ceph-common"
         )
-    workdir = tempfile.mkdtemp(prefix="raysift-ceph-")
-    port = free_port()
-    proc = subprocess.run(
-        ["bash", str(CEPH_SH), "start", workdir, str(port)], capture_output=True, text=True, timeout=180
-    )
+    for attempt in range(2):  # one retry with a fresh directory and port: a start can fail transiently
+        workdir = tempfile.mkdtemp(prefix="raysift-ceph-")
+        proc = subprocess.run(
+            ["bash", str(CEPH_SH), "start", workdir, str(free_port())], capture_output=True, text=True, timeout=180
+        )
+        if proc.returncode == 0 or attempt == 1:
+            break
+        subprocess.run(["bash", str(CEPH_SH), "stop", workdir], capture_output=True, timeout=60)
     try:
         if proc.returncode != 0:
             tail = proc.stderr.strip().splitlines()[-5:]
