@@ -129,6 +129,10 @@ mon allow pool size one = true
 mon allow pool delete = true
 mon warn on pool no redundancy = false
 mon max pg per osd = 1000
+# The monitor refuses to start (ENOSPC, exit 28) when its disk is under 5 % free; a test
+# cluster keeps a few MB there, so only a truly full disk should stop it.
+mon data avail crit = 1
+mon data avail warn = 2
 
 [mon]
 mon data = $d/mon

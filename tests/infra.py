@@ -334,13 +334,23 @@ class RayCluster:
             cmd += ["--runtime-env-json", json.dumps({"env_vars": runtime_env_vars})]
         cmd += ["--", *entrypoint]
         run_env = {k: v for k, v in os.environ.items() if k not in _UNSET_FOR_CLUSTER}
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              env={**run_env, **self.env, **(env or {})}, cwd=str(working_dir))
+        deadline = time.monotonic() + 90
+        while True:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                  env={**run_env, **self.env, **(env or {})}, cwd=str(working_dir))
+            # The job server refuses a submission until a node's agent has registered with it
+            # (seen minutes after `ray start` on a loaded machine); the job never started, so retry.
+            if done.returncode == 0 or _NO_AGENT not in done.stderr + done.stdout or time.monotonic() > deadline:
+                return done
+            time.sleep(3)
 
     def alive_nodes(self) -> int:
         import ray
 
         return sum(1 for n in ray.nodes() if n["Alive"])
+
+
+_NO_AGENT = "No available agent to submit job"
 
 
 def _ray_env(temp_dir: str) -> dict[str, str]:
