@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import html as _html
 import re
-from dataclasses import dataclass
+from bisect import bisect_right
+from itertools import accumulate
 
 # Block kinds.
 PARAGRAPH = "p"
@@ -68,15 +69,15 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{_CJK}]")
 _SENTENCE_END = re.compile(r"[.!?…。！？؟।:;][\"'”’»)\]]*(\s|$)|[。！？]")
 _ENDS_SENTENCE = re.compile(r"[.!?…。！？؟।][\"'”’»)\]]*$")
-_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*>|\n")
 _BLOCK_OPEN = {"p": PARAGRAPH, "li": ITEM, "pre": PRE, "h1": HEADING, "h2": HEADING,
                "h3": HEADING, "h4": HEADING, "h5": HEADING, "h6": HEADING}
 
 # Boilerplate vocabulary (lower-cased), in the languages most frequent in Common Crawl.
 # Strong phrases mark a block of up to STRONG_KEYWORD_MAX_CHARS as boilerplate; weak words
 # (which also occur in article prose) only a block of up to WEAK_KEYWORD_MAX_CHARS, so an
-# article *about* cookies or sharing survives. Plain substring and set look-ups: a regex
-# alternation of this size costs more than the rest of the classifier.
+# article *about* cookies or sharing survives. A flat regex alternation of this size costs
+# more than the rest of the classifier: trie-shaped regexes find the few blocks of a page
+# that hold a cue, then set and substring look-ups decide those (_keyword_blocks).
 _STRONG_PHRASES = (
     "cookie", "consent", "privacy policy", "terms of use", "terms of service",
     "all rights reserved", "©", "subscribe to", "newsletter", "sign up", "follow us",
@@ -144,23 +145,74 @@ def _is_keyword_block(key: str, n: int) -> bool:
     return False
 
 
-@dataclass
+def _trie_pattern(words: tuple[str, ...]) -> str:
+    """Regex alternation of ``words`` factored into a trie: each position costs a few
+    character tests instead of one per word, unlike a flat ``a|b|c`` alternation."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        alts = [re.escape(ch) + build(sub) for ch, sub in sorted(node.items()) if ch]
+        if "" in node:
+            return f"(?:{'|'.join(alts)})?" if alts else ""
+        return alts[0] if len(alts) == 1 else f"(?:{'|'.join(alts)})"
+
+    return build(trie)
+
+
+# Substrings that every strong (resp. weak) keyword match contains (a copyright notice needs
+# "copyright" or "(c)"): only blocks holding one get the per-block test _is_keyword_block.
+_STRONG_CUE_RE = re.compile(_trie_pattern(_STRONG_PHRASES + ("copyright", "(c)")))
+_WEAK_CUE_RE = re.compile(_trie_pattern(_WEAK_PHRASES + tuple(sorted(_WEAK_WORDS))))
+
+
+def _blocks_with_cue(cue_re: re.Pattern, keys: list[str]) -> set[int]:
+    """Indices of the ``keys`` that hold a match of ``cue_re``, searched in the joined keys
+    (no cue holds a newline, so none matches across two keys)."""
+    hits: set[int] = set()
+    joined = "\n".join(keys)
+    m = cue_re.search(joined)
+    if m is not None:
+        starts = list(accumulate((len(k) + 1 for k in keys), initial=0))
+        while m is not None:
+            i = bisect_right(starts, m.start()) - 1
+            hits.add(i)
+            m = cue_re.search(joined, starts[i + 1])
+    return hits
+
+
+def _keyword_blocks(keys: list[str], lengths: list[int]) -> list[bool]:
+    """_is_keyword_block of each block of a page (lower-cased ``keys``, effective ``lengths``),
+    run only on the blocks that hold a cue."""
+    candidates = _blocks_with_cue(_STRONG_CUE_RE, keys)
+    short = [i for i, n in enumerate(lengths) if n <= WEAK_KEYWORD_MAX_CHARS]
+    if short:
+        candidates.update(short[j] for j in _blocks_with_cue(_WEAK_CUE_RE, [keys[i] for i in short]))
+    flags = [False] * len(keys)
+    for i in candidates:
+        flags[i] = _is_keyword_block(keys[i], lengths[i])
+    return flags
+
+
 class Block:
     """One block of minimal-HTML output with the features the classifier reads."""
 
-    kind: str
-    text: str
-    link_chars: int
-    list_id: int  # 0 outside lists; the same id for the items of one top-level list
-    ordered: bool = False
-    label: str = BAD
-    eff_len: int = 0  # set by __post_init__
-    link_density: float = 0.0  # set by __post_init__
+    __slots__ = ("kind", "text", "link_chars", "list_id", "ordered", "label", "eff_len", "link_density")
 
-    def __post_init__(self) -> None:
-        self.eff_len = _eff_len(self.text)
-        n = len(self.text) - self.text.count(" ")
-        self.link_density = min(1.0, self.link_chars / n) if n else 0.0
+    def __init__(self, kind: str, text: str, link_chars: int, list_id: int, ordered: bool = False) -> None:
+        self.kind = kind
+        self.text = text
+        self.link_chars = link_chars
+        self.list_id = list_id  # 0 outside lists; the same id for the items of one top-level list
+        self.ordered = ordered
+        self.label = BAD
+        self.eff_len = len(text) if text.isascii() else _eff_len(text)
+        n = len(text) - text.count(" ")
+        self.link_density = (link_chars / n if link_chars < n else 1.0) if n and link_chars else 0.0
 
 
 def _eff_len(text: str) -> int:
@@ -170,8 +222,130 @@ def _eff_len(text: str) -> int:
     return len(text) + 2 * len(_CJK_RE.findall(text))
 
 
+# minimal_html is read as a sequence of tokens, tags (``<name ...>``, ``</name ...>``) and
+# newlines, with text between them; _TOKEN defines that reading and _parse_tokens walks it
+# token by token. parse_blocks gets the same blocks from a few regex splits instead (block
+# tags, then closed anchors within a block). Where a block holds other tags it relies on them
+# being clean (no ``<`` or newline before the ``>``, as resiliparse writes them) and hands the
+# page to _parse_tokens otherwise.
+_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*>|\n")
+_BLOCK_TAG = re.compile(r"<(/?)(p|li|pre|h[1-6]|ul|ol)(?![a-zA-Z0-9])[^>]*>")
+_SIMPLE_ANCHOR = re.compile(r"<a(?![a-zA-Z0-9])[^>]*>([^<]*)</a>")
+_UNCLEAN_TAG = re.compile(r"</?[a-zA-Z](?![^<>\n]*>)")
+_ANY_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+_TAG_OR_NEWLINE = re.compile(r"</?[a-zA-Z][^>]*>|\n")
+_BR = re.compile(r"</?br(?![a-zA-Z0-9])[^>]*>")
+# A newline whose last preceding token is <br> (text may sit between): it continues the block.
+_BR_NEWLINE = re.compile(r"(</?br(?![a-zA-Z0-9])[^<>\n]*>[^<\n]*(?:<(?!/?[a-zA-Z])[^<\n]*)*)\n")
+# A closed anchor with no other anchor tag inside. resiliparse leaves <a> unclosed when the
+# anchor itself is empty, so an anchor still open at a block boundary is no link.
+_ANCHOR = re.compile(r"<a(?![a-zA-Z0-9])[^>]*>([^<]*(?:<(?!/?a(?![a-zA-Z0-9]))[^<]*)*)</a(?![a-zA-Z0-9])[^>]*>")
+_unescape = _html.unescape
+
+
+def _source_text(src: str, kind: str) -> tuple[str, int] | None:
+    """(text with tags removed, still escaped; link characters) of the source of one block,
+    which holds no block tag (nor, for LOOSE text, a newline); None when ``src`` holds an
+    unclean tag."""
+    if "<" not in src and "\n" not in src:
+        return src, 0
+    if kind != PRE and "\n" not in src:  # common case: closed anchors around plain text, <br>
+        parts = _SIMPLE_ANCHOR.split(src)  # text, anchor text, text, ... (no "<" in anchor text)
+        if "<br>" in src:
+            parts[0::2] = [p.replace("<br>", " ") for p in parts[0::2]]
+        text = "".join(parts)
+        if "<" not in text:
+            if len(parts) == 1:
+                return text, 0
+            inner = "".join(parts[1::2])
+            return text, len(inner) - inner.count(" ")
+    if _UNCLEAN_TAG.search(src) is not None:
+        return None
+    link_chars = 0
+    if "<a" in src:
+        for m in _ANCHOR.finditer(src):
+            inner = _TAG_OR_NEWLINE.sub("", m[1])
+            link_chars += len(inner) - inner.count(" ")
+    if kind == PRE:
+        return _ANY_TAG.sub("", _BR.sub("\n", src)), link_chars
+    return _TAG_OR_NEWLINE.sub("", _BR.sub(" ", src)), link_chars
+
+
 def parse_blocks(minimal_html: str) -> list[Block]:
-    """Split resiliparse ``minimal_html`` output into blocks with link-character counts."""
+    """Split resiliparse ``minimal_html`` output into blocks with link-character counts.
+
+    Block tags (p, li, pre, h1-6, ul, ol) end a block, and so does a newline outside them
+    unless the last tag before it is <br>. A block's link characters are its non-space
+    characters inside anchors closed within the block.
+    """
+    if "\0" in minimal_html:  # NUL separates blocks below
+        return _parse_tokens(minimal_html)
+    parts = _BLOCK_TAG.split(minimal_html)  # text, "/" or "", tag name, text, ...
+    found: list[tuple[str, int, int, bool]] = []  # kind, link chars, list id, ordered
+    raws: list[str] = []  # escaped text of each found block
+    kind = LOOSE
+    list_depth = 0
+    list_id = 0
+    ordered: list[bool] = []
+    last = len(parts) - 1
+    i = 0
+    while True:
+        seg = parts[i]
+        if seg:
+            if kind != LOOSE or "\n" not in seg:
+                lines = (seg,)
+            elif seg.isspace():  # whitespace-only text makes no block
+                lines = ()
+            else:
+                if "<br" in seg or "</br" in seg:
+                    # Dropping a newline after <br> must not join "<" and "a>" into a tag.
+                    if "<\n" in seg or "</\n" in seg or _UNCLEAN_TAG.search(seg) is not None:
+                        return _parse_tokens(minimal_html)
+                    seg = _BR_NEWLINE.sub(r"\1", seg)
+                lines = seg.split("\n")
+            lid = list_id if list_depth else 0
+            od = bool(ordered and ordered[-1])
+            for line in lines:
+                if line:
+                    got = _source_text(line, kind)
+                    if got is None:
+                        return _parse_tokens(minimal_html)
+                    raws.append(got[0])
+                    found.append((kind, got[1], lid, od))
+        if i == last:
+            break
+        closing, tag = parts[i + 1], parts[i + 2]
+        i += 3
+        if tag == "ul" or tag == "ol":
+            kind = LOOSE
+            if closing:
+                list_depth = max(0, list_depth - 1)
+                if ordered:
+                    ordered.pop()
+            else:
+                if list_depth == 0:
+                    list_id += 1
+                list_depth += 1
+                ordered.append(tag == "ol")
+        else:
+            kind = LOOSE if closing else _BLOCK_OPEN[tag]
+    # Unescape and squeeze the whitespace of all blocks at once, joined by NUL: NUL is no
+    # whitespace, no character reference produces it, and a named reference read past it
+    # resolves to the same name before it, so each piece comes out as it would alone.
+    joined = "\0".join(raws)
+    if "&" in joined:
+        joined = _unescape(joined)
+    if PRE in (f[0] for f in found):
+        texts = joined.split("\0")
+        texts = [t.strip("\n") if f[0] == PRE else " ".join(t.split()) for t, f in zip(texts, found)]
+    else:
+        texts = " ".join(joined.split()).split("\0")
+        texts = [t.strip(" ") for t in texts]
+    return [Block(f[0], t, f[1], f[2], f[3]) for t, f in zip(texts, found) if t]
+
+
+def _parse_tokens(minimal_html: str) -> list[Block]:
+    """parse_blocks for any markup: one pass over the _TOKEN stream."""
     blocks: list[Block] = []
     parts: list[str] = []
     link_chars = 0
@@ -184,8 +358,7 @@ def parse_blocks(minimal_html: str) -> list[Block]:
     ordered: list[bool] = []
 
     def flush() -> None:
-        # resiliparse leaves <a> unclosed when the anchor itself is empty, so an anchor still
-        # open at a block boundary is no link and its pending characters are dropped.
+        # An anchor still open at a block boundary is no link: its pending characters are dropped.
         nonlocal parts, link_chars, pending, in_link
         if not parts:
             link_chars = pending = 0
@@ -196,9 +369,9 @@ def parse_blocks(minimal_html: str) -> list[Block]:
         link_chars = pending = 0
         in_link = False
         if kind == PRE:
-            text = _html.unescape(raw).strip("\n")
+            text = _unescape(raw).strip("\n")
         else:
-            text = " ".join(_html.unescape(raw).split())
+            text = " ".join(_unescape(raw).split())
         if text:
             blocks.append(Block(kind, text, lc, list_id if list_depth else 0,
                                 bool(ordered and ordered[-1])))
@@ -256,6 +429,10 @@ def _mark_repeated_sections(blocks: list[Block]) -> None:
     desktop copy of the article): a run of consecutive blocks already seen on the page that
     holds at least REPEAT_MIN_DISTINCT different texts. Single repeats (refrains, test
     pages that repeat one paragraph) are kept; Gopher's repetition rules judge those."""
+    if len({b.text for b in blocks}) == len(blocks):  # no repeats (most pages)
+        for b in blocks:
+            b.label = GOOD  # placeholder, overwritten by classify
+        return
     seen: set[str] = set()
     repeated = []
     for b in blocks:
@@ -281,27 +458,25 @@ def _mark_repeated_sections(blocks: list[Block]) -> None:
 def classify(blocks: list[Block]) -> None:
     """Set ``label`` on every block: context-free class, then context revision (_revise)."""
     _mark_repeated_sections(blocks)
+    keyed: list[Block] = []  # blocks short enough for the keyword test, decided after it
     for b in blocks:
         if b.label == BAD:
             continue
         n = b.eff_len
-        key = b.text.lower()
         if b.kind == PRE:
             b.label = GOOD
         elif b.link_density > MAX_LINK_DENSITY[(n >= SHORT_CHARS) + (n >= LONG_CHARS)] and not (
             b.kind == HEADING and n < SHORT_CHARS
         ):
             b.label = BAD
-        elif n <= STRONG_KEYWORD_MAX_CHARS and _is_keyword_block(key, n):
-            b.label = BAD
-        elif b.kind == HEADING:
-            b.label = SHORT
-        elif n < SHORT_CHARS:
-            b.label = SHORT
-        elif _SENTENCE_END.search(b.text) is None:
-            b.label = NEAR_GOOD if n >= LONG_CHARS else SHORT
+        elif n <= STRONG_KEYWORD_MAX_CHARS:
+            keyed.append(b)
         else:
-            b.label = GOOD if n >= LONG_CHARS else NEAR_GOOD
+            b.label = _shape_class(b)
+    if keyed:
+        flags = _keyword_blocks([b.text.lower() for b in keyed], [b.eff_len for b in keyed])
+        for b, keyword in zip(keyed, flags):
+            b.label = BAD if keyword else _shape_class(b)
     if not any(b.label == GOOD for b in blocks):
         # No long prose to anchor the context (poems, math, tables, stubs): keep every
         # block that no rule rejected instead of letting the page edges reject it all.
@@ -310,6 +485,16 @@ def classify(blocks: list[Block]) -> None:
                 b.label = GOOD
         return
     _revise(blocks)
+
+
+def _shape_class(b: Block) -> str:
+    """Context-free class of a block that no link-density or keyword rule rejected."""
+    n = b.eff_len
+    if b.kind == HEADING or n < SHORT_CHARS:
+        return SHORT
+    if ". " not in b.text and _SENTENCE_END.search(b.text) is None:  # ". " is the common match
+        return NEAR_GOOD if n >= LONG_CHARS else SHORT
+    return GOOD if n >= LONG_CHARS else NEAR_GOOD
 
 
 def _revise(blocks: list[Block]) -> None:
@@ -353,7 +538,8 @@ def _revise(blocks: list[Block]) -> None:
             continue
         dist = 0
         keep = False
-        for nb in blocks[i + 1:]:
+        for k in range(i + 1, n):
+            nb = blocks[k]
             if nb.label == GOOD and nb.kind != HEADING:
                 keep = True
                 break

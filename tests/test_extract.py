@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from operators import boilerplate as bp
 from operators import extract as ex
 from operators.boilerplate import prune_minimal_html
 from operators.config import ConfigError, from_dict
@@ -282,6 +283,41 @@ def test_repeated_section_is_dropped_once():
     paras = [f"<p>Paragraph {i}: {PARA}</p>" for i in range(4)]
     text = prune_minimal_html("\n".join(paras + paras))
     assert text.count("Paragraph 2:") == 1
+
+
+def _block_tuples(blocks):
+    return [(b.kind, b.text, b.link_chars, b.list_id, b.ordered) for b in blocks]
+
+
+@pytest.mark.parametrize("markup", [
+    '<p>One <a href="/x">link</a> and text.</p>\n<ul><li>a</li><li><a href="/y">b</a></li></ul>',
+    "loose line one<br>\ncontinued\nline two\n<h2>Head &amp; more</h2>",
+    "<pre>x = 1\n<br>y = 2</pre>\n<ol><li>first<ul><li>nested</li></ul></li></ol><p>after</p>",
+    '<p>broken <a href="/z"\n>anchor</a> text</p>',
+    "<p>entity at edge &amp</p><p>&lt;not a tag&gt; &nbsp; spaces</p>\n\n<p></p>",
+    '<p><a href="">empty anchor left open</p><p>x < y and a<b</p>',
+])
+def test_fast_block_parser_equals_token_parser(markup):
+    assert _block_tuples(bp.parse_blocks(markup)) == _block_tuples(bp._parse_tokens(markup))
+
+
+def test_fast_block_parser_equals_token_parser_on_real_pages():
+    """parse_blocks' regex-split fast path must give exactly the blocks of the token walk."""
+    if not PAGES.is_dir():
+        pytest.skip(f"../shared/data not found: {PAGES} holds the readability test pages")
+    import gzip
+
+    from resiliparse.extract.html2text import extract_plain_text
+
+    checked = 0
+    for src in sorted(PAGES.glob("*/source.html.gz")):
+        html = gzip.decompress(src.read_bytes()).decode("utf-8", "replace")
+        for main_content in (True, False):
+            minimal = extract_plain_text(html, main_content=main_content, comments=False,
+                                         preserve_formatting="minimal_html", links=True)
+            assert _block_tuples(bp.parse_blocks(minimal)) == _block_tuples(bp._parse_tokens(minimal)), src.parent.name
+            checked += 1
+    assert checked >= 200
 
 
 def test_mean_f1_on_readability_pages_not_below_resiliparse():
