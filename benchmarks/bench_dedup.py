@@ -770,9 +770,18 @@ def render(r: dict[str, Any]) -> str:
     L += ["", "Notes: datasketch gets raysift's shingle sets (8-byte shingle hashes), so its numbers isolate MinHash + banding "
           "without verification; its clusters are the union of all LSH candidates. datatrove's default 14×8 banding has "
           "its S-curve midpoint near 0.72 and no verification, and it removes all but one document of each cluster. "
-          "raysift verifies every candidate by signature Jaccard ≥ 0.8 (250 permutations, 25×10). "
+          f"raysift verifies every candidate pair ({_verification_note(r)}). "
           "Wall times of raysift include interpreter and Ray start (≈ 10-20 s here).", END]
     return "\n".join(L) + "\n"
+
+
+def _verification_note(r: dict[str, Any]) -> str:
+    """What raysift's runs in ``r`` used to verify candidates (read from their stats.json)."""
+    modes = sorted({s["raysift"].get("fuzzy", {}).get("verification", "signature")
+                    for s in r.get("sizes", []) if s.get("raysift")})
+    text = {"shingles": "exact Jaccard of the shingle sets ≥ 0.8",
+            "signature": "signature Jaccard ≥ 0.8, 250 permutations, 25×10", "none": "no verification"}
+    return "; ".join(text.get(m, m) for m in modes) or "not run"
 
 
 def write_section(section: str, path: Path = RESULTS) -> None:

@@ -18,7 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bands", type=int, help="LSH bands B (default: chosen from the threshold)")
     p.add_argument("--rows", type=int, help="LSH rows per band R (give with --bands)")
     p.add_argument("--keep", help="which document of a cluster to keep: first, longest, newest, or a score column")
-    p.add_argument("--no-verify", action="store_true", help="skip verifying candidate pairs by signature Jaccard")
+    p.add_argument("--verify", choices=("shingles", "signature", "none"),
+                   help="how candidate pairs are verified: exact Jaccard of the shingle sets (default), "
+                        "the MinHash signature estimate (less data shuffled), or not at all")
+    p.add_argument("--no-verify", action="store_true", help="same as --verify none")
     p.add_argument("--id-column", default="id")
     p.add_argument("--text-column", default="text")
     p.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
@@ -40,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("--bands and --rows go together: give both, or neither to choose them from --threshold")
         overrides = {k: v for k, v in {"threshold": args.threshold, "ngram": args.ngram, "bands": args.bands,
                                         "rows": args.rows, "keep": args.keep}.items() if v is not None}
-        if args.no_verify:
+        if args.no_verify or args.verify == "none":
             overrides["verify"] = False
+        elif args.verify:
+            overrides["verify_by"] = args.verify
         mh = from_dict(MinHashConfig, overrides, "dedup")
         dedup_cfg = DedupConfig(exact=None, fuzzy=mh)
         input_cfg = dataclasses.replace(InputConfig(), id_column=args.id_column, text_column=args.text_column)

@@ -12,7 +12,14 @@ import scipy.sparse as sp
 
 from operators.config import ConfigError
 from operators.dedup.fuzzy import fuzzy_dedup, fuzzy_dedup_table
-from operators.dedup.minhash import MinHashConfig, shingle_hashes
+from operators.dedup.minhash import (
+    MinHashConfig,
+    binary_column,
+    exact_jaccard,
+    set_jaccard,
+    shingle_hashes,
+    shingle_sets,
+)
 
 
 def _vocabulary(rng, size=6000):
@@ -161,6 +168,50 @@ def test_verification_removes_lsh_false_positives():
     dups_nv, without = fuzzy_dedup_table(corpus, MinHashConfig(bands=40, rows=2, verify=False))
     assert with_verify["verified_pairs"] < with_verify["candidate_pairs"]
     assert without["duplicates"] >= with_verify["duplicates"]
+
+
+def test_set_jaccard_equals_python_sets():
+    corpus = make_corpus(n_base=30, n_filler=30, seed=5)
+    texts = corpus.column("text").to_pylist()
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, len(texts), 400), rng.integers(0, len(texts), 400)
+    a[:5] = b[:5]  # identical documents: J = 1
+    h, off = shingle_hashes(texts, 5)
+    values, set_off = shingle_sets(h, off)
+    sets = binary_column(values, set_off)
+    got = set_jaccard(sets.take(pa.array(a)), sets.take(pa.array(b)))
+    want = np.array([exact_jaccard(texts[i], texts[j]) for i, j in zip(a, b)])
+    assert np.abs(got - want).max() < 1e-9
+    assert (got[:5] == 1.0).all() and 0.0 < got[5:].max() and got.min() == 0.0
+    # empty sets (documents with no word) are equal to each other, apart from anything else
+    empty = binary_column(np.zeros(0, np.uint32), np.zeros(3, np.int64))
+    assert set_jaccard(empty, sets.take(pa.array([0, 1, 2])).slice(0, 2).cast(pa.large_binary())).tolist() == [0.0, 0.0]
+    assert set_jaccard(empty.slice(0, 1), empty.slice(1, 1)).tolist() == [1.0]
+
+
+@pytest.mark.parametrize("verify_by", ["shingles", "signature"])
+def test_every_clustered_document_has_a_partner_at_the_threshold(corpus, verify_by):
+    """With exact verification every edge is a true pair at J >= threshold, so each clustered
+    document has such a partner in its cluster; the signature estimate lets near misses through."""
+    dups, stats = fuzzy_dedup_table(corpus, MinHashConfig(verify_by=verify_by))
+    ids = corpus.column("id").to_pylist()
+    i, j, jac = brute_force_pairs(corpus)
+    partners: dict[str, set[str]] = {}
+    for x, y in zip(i[jac >= 0.8 - 1e-9], j[jac >= 0.8 - 1e-9]):
+        partners.setdefault(ids[x], set()).add(ids[y])
+        partners.setdefault(ids[y], set()).add(ids[x])
+    members: dict[str, set[str]] = {}
+    for row in dups.to_pylist():
+        members.setdefault(row["cluster_id"], set()).update((row["id"], row["kept_id"]))
+    lonely = [d for docs in members.values() for d in docs if not partners.get(d, set()) & docs]
+    if verify_by == "shingles":
+        assert lonely == []
+    assert stats["duplicates"] > 100
+
+
+def test_verify_by_is_checked():
+    with pytest.raises(ConfigError, match="verify_by"):
+        MinHashConfig(verify_by="exact")
 
 
 @pytest.fixture(scope="module")

@@ -28,13 +28,23 @@ from operators.dedup.lsh import (
     SRC,
     SRC_ID,
     SRC_KEEP,
-    band_hashes,
     candidate_edges,
     scored_pairs,
     star_edges,
     _verified_schema,
 )
-from operators.dedup.minhash import DOC_ID, KEEP, MinHashConfig, compute_signatures, lsh_summary, sig_matrix, signature_table
+from operators.dedup.minhash import (
+    BANDS,
+    DOC_ID,
+    KEEP,
+    VERIFY,
+    MinHashConfig,
+    band_matrix,
+    compute_signatures,
+    lsh_summary,
+    pair_similarity,
+    signature_table,
+)
 
 FUZZY_DUPLICATE = "fuzzy_duplicate"  # reject reason the pipeline gives the rows this stage returns
 
@@ -98,6 +108,11 @@ def _verified(pairs: pa.Table, cfg: MinHashConfig) -> pa.Table:
     return pairs.filter(pc.greater_equal(pairs.column(SIMILARITY), cfg.threshold - 1e-9))
 
 
+def _verification(cfg: MinHashConfig) -> str:
+    """How candidate pairs were verified, for stats.json: ``shingles``, ``signature`` or ``none``."""
+    return cfg.verify_by if cfg.verify else "none"
+
+
 def _histogram(sizes: list[tuple[int, int]]) -> dict[str, int]:
     return {str(size): int(count) for size, count in sorted(sizes)}
 
@@ -105,10 +120,9 @@ def _histogram(sizes: list[tuple[int, int]]) -> dict[str, int]:
 def fuzzy_dedup_table(table: pa.Table, cfg: MinHashConfig) -> tuple[pa.Table, dict]:
     """Ray-free reference of :func:`fuzzy_dedup` on one table: (duplicates table, stats)."""
     sigs = signature_table(table, cfg)
-    b, r = cfg.band_rows
+    b, _ = cfg.band_rows
     nodes = sigs.column(_NODE).to_numpy() if sigs.num_rows else np.zeros(0, np.int64)
-    sig = sig_matrix(sigs.column("sig"), cfg.num_perm)
-    hashes = band_hashes(sig, b, r, cfg.seed)
+    hashes = band_matrix(sigs.column(BANDS), b)
     src, dst, dropped = star_edges(
         np.tile(np.arange(b), len(nodes)), hashes.reshape(-1), np.repeat(nodes, b), cfg.max_edges_per_bucket
     )
@@ -120,7 +134,11 @@ def fuzzy_dedup_table(table: pa.Table, cfg: MinHashConfig) -> tuple[pa.Table, di
         {
             SRC: pa.array(src, pa.int64()),
             DST: pa.array(dst, pa.int64()),
-            SIMILARITY: pa.array(np.mean(sig[si] == sig[di], axis=1) if len(si) else np.zeros(0), pa.float64()),
+            SIMILARITY: pa.array(
+                pair_similarity(sigs.column(VERIFY).take(pa.array(si, pa.int64())),
+                                sigs.column(VERIFY).take(pa.array(di, pa.int64())), cfg),
+                pa.float64(),
+            ),
             SRC_ID: sigs.column(DOC_ID).take(pa.array(si, pa.int64())),
             DST_ID: sigs.column(DOC_ID).take(pa.array(di, pa.int64())),
             SRC_KEEP: sigs.column(KEEP).take(pa.array(si, pa.int64())),
@@ -135,6 +153,7 @@ def fuzzy_dedup_table(table: pa.Table, cfg: MinHashConfig) -> tuple[pa.Table, di
     stats = {
         "documents_with_signature": sigs.num_rows,
         **lsh_summary(cfg),
+        "verification": _verification(cfg),
         "candidate_pairs": pairs.num_rows,
         "verified_pairs": verified.num_rows,
         "edges_dropped_by_bucket_cap": dropped,
@@ -241,7 +260,7 @@ def fuzzy_dedup(ds, cfg: MinHashConfig) -> tuple:
 
     Returns ``(duplicates, stats)``: ``duplicates`` is a materialised Ray dataset of the rows to
     drop, ``(id, cluster_id, kept_id)`` (string columns, ids cast to string); ``stats`` holds
-    B, R, the S-curve, candidate and verified pair counts, components, duplicates, the
+    B, R, the S-curve, the verification mode, candidate and verified pair counts, components, duplicates, the
     cluster-size histogram ``{size: clusters}``, CC rounds and the path taken.
     """
     started = time.perf_counter()
@@ -249,7 +268,8 @@ def fuzzy_dedup(ds, cfg: MinHashConfig) -> tuple:
     sigs = compute_signatures(ds, cfg).materialize()
     n_docs = sigs.count()
     partitions = cc.num_partitions(n_docs * b, cfg.rows_per_partition, cfg.min_partitions)
-    stats: dict = {"documents_with_signature": n_docs, **lsh_summary(cfg), "partitions": partitions}
+    stats: dict = {"documents_with_signature": n_docs, **lsh_summary(cfg), "verification": _verification(cfg),
+                   "partitions": partitions}
     empty = {"candidate_pairs": 0, "verified_pairs": 0, "edges_dropped_by_bucket_cap": 0, "components": 0,
              "duplicates": 0, "cluster_size_histogram": {}, "components_path": "local", "rounds": 0}
     if n_docs < 2:

@@ -1,17 +1,19 @@
 """LSH banding, bucket shuffle, star edges and candidate verification.
 
 Mining of Massive Datasets, ch. 3.4 (banding); star edges to the smallest member of a bucket as
-in NeMo Curator's ``buckets_to_edges``; verification by signature Jaccard as datatrove's and
-text-dedup's optional check. Three hash shuffles, none of them through the driver:
+in NeMo Curator's ``buckets_to_edges``; verification by exact shingle-set Jaccard (or, with
+``verify_by: signature``, by signature Jaccard as text-dedup's optional check). Three hash
+shuffles, none of them through the driver:
 
 1. bucket rows ``(band, band_hash, node)`` keyed by ``(band, band_hash)``: each partition sorts its
    rows and emits edges ``(smallest node of the bucket, member)``;
 2. edges keyed by ``src`` together with the signature rows keyed by ``node``: each partition
-   de-duplicates its edges (a pair found in several bands once) and attaches ``src``'s signature;
+   de-duplicates its edges (a pair found in several bands once) and attaches ``src``'s
+   verification payload (shingle set or signature);
 3. those half-joined edges keyed by ``dst`` with the signature rows: each partition computes the
-   pair's signature Jaccard.
+   pair's similarity.
 
-Signatures are shuffled twice (steps 2 and 3), never once per band.
+Payloads are shuffled twice (steps 2 and 3), never once per band.
 """
 
 from __future__ import annotations
@@ -21,8 +23,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from operators.dedup.components import shuffle_map
-from operators.dedup.minhash import DOC_ID, KEEP, NODE, SIG, MinHashConfig, sig_matrix
-from operators.dedup.normalize import mix64
+from operators.dedup.minhash import (
+    BANDS,
+    DOC_ID,
+    KEEP,
+    NODE,
+    VERIFY,
+    MinHashConfig,
+    band_hashes,  # noqa: F401  (re-exported: the banding belongs to this stage's API)
+    band_matrix,
+    empty_binary,
+    pair_similarity,
+)
 
 BAND = "band"
 BAND_HASH = "band_hash"
@@ -34,27 +46,11 @@ SIMILARITY = "similarity"
 SRC_ID, DST_ID, SRC_KEEP, DST_KEEP = "src_id", "dst_id", "src_keep", "dst_keep"
 DROPPED = "dropped"
 
-_BAND_MULT = np.uint64(0xD6E8FEB86659FD93)
-
-
-def band_hashes(sig: np.ndarray, bands: int, rows: int, seed: int) -> np.ndarray:
-    """int64 hash of each of the ``bands`` bands of ``rows`` signature values: shape [n, bands]."""
-    n = sig.shape[0]
-    if sig.shape[1] < bands * rows:
-        raise ValueError(f"signatures have {sig.shape[1]} values, need bands*rows = {bands * rows}")
-    v = sig[:, : bands * rows].reshape(n, bands, rows).astype(np.uint64)
-    h = np.broadcast_to(mix64(np.arange(bands, dtype=np.uint64) + np.uint64(seed)), (n, bands)).copy()
-    with np.errstate(over="ignore"):
-        for r in range(rows):
-            h = h * _BAND_MULT + v[:, :, r]
-    return mix64(h).view(np.int64)
-
-
 def bucket_rows(table: pa.Table, cfg: MinHashConfig) -> pa.Table:
     """Signature table -> one ``(band, band_hash, node)`` row per document and band."""
-    b, r = cfg.band_rows
+    b, _ = cfg.band_rows
     nodes = table.column(NODE).to_numpy() if table.num_rows else np.zeros(0, np.int64)
-    hashes = band_hashes(sig_matrix(table.column(SIG), cfg.num_perm), b, r, cfg.seed)
+    hashes = band_matrix(table.column(BANDS), b)
     return pa.table(
         {
             BAND: pa.array(np.tile(np.arange(b, dtype=np.int32), len(nodes)), pa.int32()),
@@ -123,7 +119,7 @@ def _join_schema(cfg: MinHashConfig) -> pa.Schema:
         [
             pa.field(KEY, pa.int64()),
             pa.field(OTHER, pa.int64()),
-            pa.field(SIG, pa.binary(4 * cfg.num_perm)),
+            pa.field(VERIFY, pa.large_binary()),
             pa.field(DOC_ID, pa.string()),
             pa.field(KEEP, pa.float64()),
         ]
@@ -133,7 +129,7 @@ def _join_schema(cfg: MinHashConfig) -> pa.Schema:
 def signature_join_rows(table: pa.Table, cfg: MinHashConfig) -> pa.Table:
     """Signature table -> rows of the join schema (``other`` null marks a signature row)."""
     return pa.table(
-        [table.column(NODE), pa.nulls(table.num_rows, pa.int64()), table.column(SIG), table.column(DOC_ID), table.column(KEEP)],
+        [table.column(NODE), pa.nulls(table.num_rows, pa.int64()), table.column(VERIFY), table.column(DOC_ID), table.column(KEEP)],
         schema=_join_schema(cfg),
     )
 
@@ -141,9 +137,8 @@ def signature_join_rows(table: pa.Table, cfg: MinHashConfig) -> pa.Table:
 def edge_join_rows(table: pa.Table, cfg: MinHashConfig) -> pa.Table:
     """Edges ``(src, dst)`` -> join-schema rows keyed by ``src``."""
     n = table.num_rows
-    zero = pa.array([b"\0" * (4 * cfg.num_perm)] * n, pa.binary(4 * cfg.num_perm))
     return pa.table(
-        [table.column(SRC), table.column(DST), zero, pa.nulls(n, pa.string()), pa.nulls(n, pa.float64())],
+        [table.column(SRC), table.column(DST), empty_binary(n), pa.nulls(n, pa.string()), pa.nulls(n, pa.float64())],
         schema=_join_schema(cfg),
     )
 
@@ -183,7 +178,7 @@ def attach_source(table: pa.Table, cfg: MinHashConfig) -> pa.Table:
         [
             pa.array(dst[ok], pa.int64()),
             pa.array(src[ok], pa.int64()),
-            sigs.column(SIG).take(take),
+            sigs.column(VERIFY).take(take),
             sigs.column(DOC_ID).take(take),
             sigs.column(KEEP).take(take),
         ],
@@ -206,16 +201,14 @@ def _verified_schema() -> pa.Schema:
 
 
 def score_pairs(table: pa.Table, cfg: MinHashConfig) -> pa.Table:
-    """Join step 2 (partition keyed by ``dst``): every candidate pair with its signature Jaccard."""
+    """Join step 2 (partition keyed by ``dst``): every candidate pair with its similarity (``verify_by``)."""
     half, sigs = _split(table)
     dst = half.column(KEY).to_numpy() if half.num_rows else np.zeros(0, np.int64)
     idx, sigs = _lookup(sigs, dst)
     ok = idx >= 0
     half = half.filter(pa.array(ok))
     take = pa.array(idx[ok], pa.int64())
-    sig_src = sig_matrix(half.column(SIG), cfg.num_perm)
-    sig_dst = sig_matrix(sigs.column(SIG).take(take), cfg.num_perm)
-    similarity = np.mean(sig_src == sig_dst, axis=1) if len(sig_src) else np.zeros(0)
+    similarity = pair_similarity(half.column(VERIFY), sigs.column(VERIFY).take(take), cfg)
     return pa.table(
         [
             half.column(OTHER),

@@ -18,9 +18,15 @@ P(s)  0.024  0.141  0.512  0.765  0.942  0.9958  0.99996
 ====  =====  =====  =====  =====  =====  ======  ======
 
 (the LSH threshold ``(1/B)**(1/R) = (1/25)**(1/10) ≈ 0.72``). Equal weights (0.5/0.5) would give
-B = 17, R = 15 with P(0.85) = 0.79 only: four in five pairs at J = 0.85 found. The verification
-estimate has standard deviation ``sqrt(J (1 - J) / 250)``: 0.023 at J = 0.85, so about 1.4 % of
-pairs at exactly J = 0.85 fall below 0.8 and are not verified; at J = 0.9 the loss is < 1e-6.
+B = 17, R = 15 with P(0.85) = 0.79 only: four in five pairs at J = 0.85 found.
+
+Verification (``verify_by``): by default a candidate pair is kept only when the *exact* Jaccard
+of the two documents' shingle sets reaches the threshold. Each document carries its set as
+sorted distinct 32-bit shingle hashes (the top half of the 64-bit hash: about 4 bytes per
+word, a chance of about ``n**2 / 2**33`` that two of a document's ``n`` shingles collide). The
+cheaper ``signature`` mode compares the MinHash signatures instead, whose estimate has standard
+deviation ``sqrt(J (1 - J) / 250)``: 0.025 at J = 0.8, which on real near-duplicates let pairs
+at true J 0.73-0.80 through (benchmarks/RESULTS.md) and lost 1.4 % of the pairs at J = 0.85.
 
 Hashing: words are hashed by a vectorised polynomial over their bytes (:mod:`operators.dedup.normalize`), a word
 n-gram's 64-bit hash is a polynomial over its word hashes finished by SplitMix64, and permutation
@@ -46,6 +52,7 @@ from operators.config import ConfigError
 from operators.dedup.normalize import mix64, normalize_raw, stable_node_ids, word_hashes
 
 KEEP_RULES = ("first", "longest", "newest")
+VERIFY_MODES = ("shingles", "signature")
 _CHUNK_ELEMENTS = 1 << 21  # shingles x permutations per vectorised block (16 MiB of uint64)
 _NGRAM_MULT = np.uint64(0x9E3779B97F4A7C15)
 _PERM_MULT = np.uint64(0x94D049BB133111EB)
@@ -55,7 +62,8 @@ _SHIFT = np.uint64(31)
 NODE = "node"
 DOC_ID = "doc_id"
 KEEP = "keep"
-SIG = "sig"
+BANDS = "bands"  # fixed_size_binary(8 B): the document's B band hashes, little-endian int64
+VERIFY = "verify"  # large_binary: what verification compares (shingle set or signature); empty when off
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,9 @@ class MinHashConfig:
         max_num_perm: permutation budget ``B * R`` for the automatic choice.
         false_negative_weight: weight of the FN area in the automatic choice (FP weight = 1 - it).
         seed: seeds the permutations and band hashes. Change it and signatures change.
-        verify: keep a candidate pair only if its signature Jaccard >= ``threshold``.
+        verify: keep a candidate pair only if its Jaccard similarity >= ``threshold``.
+        verify_by: ``shingles`` (exact Jaccard of the shingle sets, the default) or ``signature``
+            (the MinHash estimate: less data shuffled, less precise; module docstring).
         keep: which document of a cluster survives: ``first`` (smallest id), ``longest`` (most
             characters), ``newest`` (latest ``date_column``; null is oldest), or the name of a
             numeric score column (highest wins; null loses). Ties go to the smallest id.
@@ -98,6 +108,7 @@ class MinHashConfig:
     false_negative_weight: float = 0.95
     seed: int = 42
     verify: bool = True
+    verify_by: str = "shingles"
     keep: str = "first"
     id_column: str = "id"
     text_column: str = "text"
@@ -121,6 +132,8 @@ class MinHashConfig:
             raise ConfigError("MinHashConfig.max_num_perm must be >= 1, e.g. 256")
         if not 0.0 <= self.false_negative_weight <= 1.0:
             raise ConfigError("MinHashConfig.false_negative_weight must be in [0, 1], e.g. 0.95")
+        if self.verify_by not in VERIFY_MODES:
+            raise ConfigError(f"MinHashConfig.verify_by = {self.verify_by!r}; use one of {', '.join(VERIFY_MODES)}")
         if not self.keep:
             raise ConfigError(f"MinHashConfig.keep is empty; use one of {', '.join(KEEP_RULES)} or a score column")
         if self.max_edges_per_bucket is not None and self.max_edges_per_bucket < 1:
@@ -320,22 +333,138 @@ def sig_column(sig: np.ndarray) -> pa.Array:
 
 def sig_matrix(column: pa.Array | pa.ChunkedArray, num_perm: int) -> np.ndarray:
     """Inverse of :func:`sig_column` (null entries read as zeros)."""
+    return _fixed_matrix(column, num_perm, "<u4")
+
+
+def _fixed_matrix(column: pa.Array | pa.ChunkedArray, width: int, dtype: str) -> np.ndarray:
+    """fixed_size_binary column of ``width`` values of ``dtype`` per row -> [n, width] array."""
+    size = np.dtype(dtype).itemsize * width
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks else pa.array([], pa.binary(4 * num_perm))
+        column = column.combine_chunks() if column.num_chunks else pa.array([], pa.binary(size))
     if len(column) == 0:
-        return np.zeros((0, num_perm), dtype=np.uint32)
+        return np.zeros((0, width), dtype=dtype)
     if column.null_count:
-        column = pc.fill_null(column, pa.scalar(b"\0" * (4 * num_perm), pa.binary(4 * num_perm)))
-    width = 4 * num_perm
+        column = pc.fill_null(column, pa.scalar(b"\0" * size, pa.binary(size)))
     data = np.frombuffer(column.buffers()[1], dtype=np.uint8)
-    data = data[column.offset * width : (column.offset + len(column)) * width]
-    return data.view("<u4").reshape(len(column), num_perm).astype(np.uint32, copy=False)
+    data = data[column.offset * size : (column.offset + len(column)) * size]
+    return data.view(dtype).reshape(len(column), width)
+
+
+_BAND_MULT = np.uint64(0xD6E8FEB86659FD93)
+
+
+def band_hashes(sig: np.ndarray, bands: int, rows: int, seed: int) -> np.ndarray:
+    """int64 hash of each of the ``bands`` bands of ``rows`` signature values: shape [n, bands]."""
+    n = sig.shape[0]
+    if sig.shape[1] < bands * rows:
+        raise ValueError(f"signatures have {sig.shape[1]} values, need bands*rows = {bands * rows}")
+    v = sig[:, : bands * rows].reshape(n, bands, rows).astype(np.uint64)
+    h = np.broadcast_to(mix64(np.arange(bands, dtype=np.uint64) + np.uint64(seed)), (n, bands)).copy()
+    with np.errstate(over="ignore"):
+        for r in range(rows):
+            h = h * _BAND_MULT + v[:, :, r]
+    return mix64(h).view(np.int64)
+
+
+def band_matrix(column: pa.Array | pa.ChunkedArray, bands: int) -> np.ndarray:
+    """The :data:`BANDS` column -> int64 [n, bands]."""
+    return _fixed_matrix(column, bands, "<i8")
+
+
+def shingle_sets(hashes: np.ndarray, off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`shingle_hashes` output -> each document's sorted distinct 32-bit shingle hashes.
+
+    Returns (uint32 values, int64 offsets, n+1): the top 32 bits of every 64-bit hash.
+    """
+    n = len(off) - 1
+    doc = np.repeat(np.arange(n, dtype=np.uint64), np.diff(off))
+    keys = np.unique((doc << np.uint64(32)) | (hashes >> np.uint64(32)))
+    counts = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=n)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets
+
+
+def binary_column(data: np.ndarray, offsets: np.ndarray) -> pa.Array:
+    """Rows ``data[offsets[i]:offsets[i+1]]`` (a numeric array) -> large_binary, one value per row."""
+    itemsize = data.dtype.itemsize
+    n = len(offsets) - 1
+    return pa.Array.from_buffers(
+        pa.large_binary(), n,
+        [None, pa.py_buffer((offsets * itemsize).astype(np.int64)), pa.py_buffer(np.ascontiguousarray(data).tobytes())],
+    )
+
+
+def empty_binary(n: int) -> pa.Array:
+    """``n`` empty large_binary values (the verification payload of rows that carry none)."""
+    return binary_column(np.zeros(0, np.uint8), np.zeros(n + 1, np.int64))
+
+
+def binary_values(column: pa.Array | pa.ChunkedArray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`binary_column`: (values of ``dtype``, int64 offsets in values, n+1)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks else pa.array([], pa.large_binary())
+    if column.type != pa.large_binary():
+        column = column.cast(pa.large_binary())
+    n = len(column)
+    if n == 0:
+        return np.zeros(0, dtype=dtype), np.zeros(1, np.int64)
+    if column.null_count:
+        column = pc.fill_null(column, pa.scalar(b"", pa.large_binary()))
+    itemsize = np.dtype(dtype).itemsize
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64)[column.offset : column.offset + n + 1]
+    data = column.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    raw = raw[offsets[0] : offsets[-1]]
+    return raw.view(dtype), (offsets - offsets[0]) // itemsize
+
+
+_PAIR_CHUNK_ELEMENTS = 1 << 23  # set elements sorted at once when scoring pairs (64 MiB of keys)
+
+
+def set_jaccard(a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Exact Jaccard of row-aligned shingle-set columns (:data:`VERIFY` in ``shingles`` mode).
+
+    Vectorised over pairs: both sets of pair ``i`` become keys ``i << 32 | value``; after one
+    sort, equal neighbours are the intersection. Two empty sets have Jaccard 1.
+    """
+    va, oa = binary_values(a, "<u4")
+    vb, ob = binary_values(b, "<u4")
+    la, lb = np.diff(oa), np.diff(ob)
+    n = len(la)
+    inter = np.zeros(n, dtype=np.int64)
+    start = 0
+    while start < n:
+        # a chunk of pairs whose elements fit the budget (at least one pair)
+        sizes = np.cumsum(la[start:] + lb[start:])
+        stop = start + max(1, int(np.searchsorted(sizes, _PAIR_CHUNK_ELEMENTS, side="right")))
+        pair = np.arange(start, stop, dtype=np.uint64)
+        ka = (np.repeat(pair, la[start:stop]) << np.uint64(32)) | va[oa[start] : oa[stop]].astype(np.uint64)
+        kb = (np.repeat(pair, lb[start:stop]) << np.uint64(32)) | vb[ob[start] : ob[stop]].astype(np.uint64)
+        keys = np.sort(np.concatenate((ka, kb)))
+        same = keys[1:] == keys[:-1]
+        inter += np.bincount((keys[1:][same] >> np.uint64(32)).astype(np.int64), minlength=n)
+        start = stop
+    union = la + lb - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def pair_similarity(a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArray, cfg: MinHashConfig) -> np.ndarray:
+    """Similarity of row-aligned :data:`VERIFY` payloads: exact set Jaccard or signature estimate."""
+    if not cfg.verify:
+        return np.full(len(a), np.nan)
+    if cfg.verify_by == "shingles":
+        return set_jaccard(a, b)
+    sa, _ = binary_values(a, "<u4")
+    sb, _ = binary_values(b, "<u4")
+    return estimate_jaccard(sa.reshape(-1, cfg.num_perm), sb.reshape(-1, cfg.num_perm)) if len(a) else np.zeros(0)
 
 
 def signature_table(table: pa.Table, cfg: MinHashConfig) -> pa.Table:
-    """Documents -> (node, doc_id, keep, sig) for every document with a signature.
+    """Documents -> (node, doc_id, keep, bands, verify) for every document with a signature.
 
-    The Ray-free core of the signature stage: ``node`` is the stable int64 id of ``doc_id``.
+    The Ray-free core of the signature stage: ``node`` is the stable int64 id of ``doc_id``,
+    ``bands`` the B band hashes, ``verify`` what verification compares (see ``verify_by``).
     """
     for col in (cfg.id_column, cfg.text_column):
         if col not in table.column_names:
@@ -343,7 +472,8 @@ def signature_table(table: pa.Table, cfg: MinHashConfig) -> pa.Table:
                 f"fuzzy dedup needs column {col!r}; input has {', '.join(table.column_names)} "
                 "(set MinHashConfig.id_column / text_column)"
             )
-    sig, has = signatures(table.column(cfg.text_column), cfg)
+    hashes, off = shingle_hashes(table.column(cfg.text_column), cfg.ngram)
+    sig, has = signatures_from_shingles(hashes, off, cfg.num_perm, cfg.seed)
     keep = keep_values(table, cfg)
     ids = pc.cast(table.column(cfg.id_column), pa.string())
     if isinstance(ids, pa.ChunkedArray):
@@ -352,12 +482,22 @@ def signature_table(table: pa.Table, cfg: MinHashConfig) -> pa.Table:
         raise ValueError(f"fuzzy dedup: {ids.null_count} documents have a null {cfg.id_column!r}; give every document an id")
     idx = np.flatnonzero(has)
     ids = ids.take(pa.array(idx, pa.int64()))
+    b, r = cfg.band_rows
+    bands = np.ascontiguousarray(band_hashes(sig[idx], b, r, cfg.seed), dtype="<i8")
+    if not cfg.verify:
+        payload = empty_binary(len(idx))
+    elif cfg.verify_by == "signature":
+        payload = binary_column(np.ascontiguousarray(sig[idx], dtype="<u4").reshape(-1), np.arange(len(idx) + 1) * cfg.num_perm)
+    else:
+        values, set_off = shingle_sets(hashes, off)
+        payload = binary_column(values, set_off).take(pa.array(idx, pa.int64()))
     return pa.table(
         {
             NODE: pa.array(stable_node_ids(ids), pa.int64()),
             DOC_ID: ids,
             KEEP: pa.array(keep[idx], pa.float64()),
-            SIG: sig_column(sig[idx]),
+            BANDS: pa.Array.from_buffers(pa.binary(8 * b), len(idx), [None, pa.py_buffer(bands.tobytes())]),
+            VERIFY: payload,
         }
     )
 
