@@ -9,13 +9,20 @@ Boilerplate and Duplicate Content from Web Corpora", ch. 3) and Boilerpipe (Kohl
 2010, "Boilerplate Detection using Shallow Text Features"):
 
 1. context-free class from shallow features: link density, length, sentence punctuation,
-   a short multilingual list of boilerplate keywords (only for short blocks), and repeats of an
+   letters at all (blocks without any, such as chart labels, prices and separators, are
+   dropped and ignored as context), a short multilingual list of boilerplate keywords (they
+   reject short blocks; a longer block holding one is left to its context), and repeats of an
    earlier block of the same page;
-2. context revision: each run of undecided blocks (short, near-good, headings) between two
+2. sections: a short heading after the article's first good block that opens with a section
+   cue ("Related stories", "More from", "About the author", "Comments", in several
+   languages) is dropped with the blocks under it, up to the next heading;
+3. context revision: each run of undecided blocks (short, near-good, headings) between two
    decided blocks is kept or dropped as a whole by what bounds it (good prose, boilerplate,
-   page edge) and how much sentence text it holds; headings are kept when good text follows.
-   This differs from jusText's per-block revision because resiliparse has already cut the
-   page chrome, so runs between good paragraphs are article text (lists, captions).
+   page edge) and how much sentence text it holds, looking through short rejected
+   interstitials (ad labels, share buttons) when good prose lies on both sides; headings are
+   kept when good text follows. This differs from jusText's per-block revision because
+   resiliparse has already cut the page chrome, so runs between good paragraphs are article
+   text (lists, table rows, captions).
 
 Language-neutral signals dominate (no stop-word lists): lengths count CJK characters as
 several Latin ones, punctuation includes CJK and Arabic sentence marks. ``<pre>`` blocks
@@ -50,6 +57,7 @@ NEAR_GOOD = "near_good"
 SHORT = "short"
 BAD = "bad"
 _PENDING = "pending"  # a heading waiting for what follows it
+_VOID = "void"  # no letters (separators, chart labels, prices): dropped, and no context for others
 
 # Thresholds, tuned on half of the mozilla/readability test pages and checked on the other
 # half (benchmarks/extraction_quality.py). Lengths are "effective characters" (_eff_len).
@@ -64,6 +72,7 @@ DUPLICATE_MIN_CHARS = 10  # shorter blocks never count as repeats
 REPEAT_MIN_DISTINCT = 3  # a repeated section holds at least this many different blocks
 BOXED_MIN_CHARS = 200  # sentence text a run needs to survive between boilerplate blocks
 HEADING_LOOKAHEAD_CHARS = 200  # jusText max_heading_distance
+SECTION_HEADING_MAX_CHARS = 60  # a heading this short that opens with a section cue closes the article
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{_CJK}]")
@@ -102,6 +111,33 @@ _WEAK_WORDS = frozenset(
 _WEAK_PHRASES = ("read more", "more stories", "sign in", "log in", "分享", "广告", "登录",
                  "シェア", "広告", "ログイン", "공유", "광고")
 _WORD = re.compile(r"[\w-]+")
+# Headings that open a section of other content after the article (related links, teasers,
+# author boxes, comments), matched at the start of a short heading; the blocks under such a
+# heading go with it. Boilerpipe's and jusText's heading features see these as short blocks;
+# here the heading decides its section, as trafilatura's and readability's class/id cues do
+# for DOM nodes, but from the visible text alone.
+_SECTION_CUES = (
+    "related articles", "related posts", "related stories", "related content", "related news",
+    "related reading", "related links", "related videos", "related coverage", "more from",
+    "more stories", "more news", "more like this", "more to explore", "more on this",
+    "about the author", "about the authors", "you may also like", "you might also like",
+    "you may be interested", "recommended", "read next", "up next", "most popular", "most read",
+    "trending", "popular posts", "popular stories", "latest news", "latest posts",
+    "latest stories", "comments", "leave a reply", "leave a comment", "join the conversation",
+    "share this", "sponsored", "around the web", "from the web", "newsletter", "sign up",
+    "subscribe",
+    # de, fr, es, it, pt, nl, ru
+    "mehr zum thema", "das könnte sie auch interessieren", "weitere artikel", "verwandte artikel",
+    "kommentare", "à lire aussi", "lire aussi", "articles liés", "sur le même sujet",
+    "commentaires", "te puede interesar", "más noticias", "noticias relacionadas", "comentarios",
+    "lo más leído", "leggi anche", "articoli correlati", "commenti", "leia também", "veja também",
+    "comentários", "mais lidas", "lees ook", "gerelateerde artikelen", "reacties",
+    "читайте также", "комментарии",
+    # zh (simplified, traditional), ja, ko
+    "相关文章", "相关阅读", "推荐阅读", "热门文章", "猜你喜欢", "相關文章", "相關閱讀", "推薦閱讀",
+    "熱門文章", "関連記事", "おすすめ記事", "人気記事", "관련 기사", "많이 본 뉴스", "댓글",
+)
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def _index_by_first_word(phrases: tuple[str, ...]) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
@@ -201,7 +237,7 @@ def _keyword_blocks(keys: list[str], lengths: list[int]) -> list[bool]:
 class Block:
     """One block of minimal-HTML output with the features the classifier reads."""
 
-    __slots__ = ("kind", "text", "link_chars", "list_id", "ordered", "label", "eff_len", "link_density")
+    __slots__ = ("kind", "text", "link_chars", "list_id", "ordered", "label", "eff_len", "link_density", "cue")
 
     def __init__(self, kind: str, text: str, link_chars: int, list_id: int, ordered: bool = False) -> None:
         self.kind = kind
@@ -210,6 +246,7 @@ class Block:
         self.list_id = list_id  # 0 outside lists; the same id for the items of one top-level list
         self.ordered = ordered
         self.label = BAD
+        self.cue = False  # holds a strong boilerplate phrase but is too long to reject on it alone
         self.eff_len = len(text) if text.isascii() else _eff_len(text)
         n = len(text) - text.count(" ")
         self.link_density = (link_chars / n if link_chars < n else 1.0) if n and link_chars else 0.0
@@ -456,7 +493,8 @@ def _mark_repeated_sections(blocks: list[Block]) -> None:
 
 
 def classify(blocks: list[Block]) -> None:
-    """Set ``label`` on every block: context-free class, then context revision (_revise)."""
+    """Set ``label`` on every block: context-free class, then the sections under closing
+    headings (_close_sections), then context revision (_revise)."""
     _mark_repeated_sections(blocks)
     keyed: list[Block] = []  # blocks short enough for the keyword test, decided after it
     for b in blocks:
@@ -469,6 +507,8 @@ def classify(blocks: list[Block]) -> None:
             b.kind == HEADING and n < SHORT_CHARS
         ):
             b.label = BAD
+        elif _LETTER.search(b.text) is None:  # chart axis labels, prices, separators
+            b.label = _VOID
         elif n <= STRONG_KEYWORD_MAX_CHARS:
             keyed.append(b)
         else:
@@ -476,15 +516,46 @@ def classify(blocks: list[Block]) -> None:
     if keyed:
         flags = _keyword_blocks([b.text.lower() for b in keyed], [b.eff_len for b in keyed])
         for b, keyword in zip(keyed, flags):
-            b.label = BAD if keyword else _shape_class(b)
+            if not keyword:
+                b.label = _shape_class(b)
+            elif b.eff_len >= SHORT_CHARS:
+                # Long enough to be prose that mentions cookies or a newsletter: context decides.
+                b.label = SHORT
+                b.cue = True
+            else:
+                b.label = BAD
     if not any(b.label == GOOD for b in blocks):
         # No long prose to anchor the context (poems, math, tables, stubs): keep every
         # block that no rule rejected instead of letting the page edges reject it all.
         for b in blocks:
-            if b.label != BAD:
+            if b.label not in (BAD, _VOID) and not b.cue:
                 b.label = GOOD
         return
-    _revise(blocks)
+    _close_sections(blocks)
+    _revise([b for b in blocks if b.label != _VOID])
+
+
+def _is_section_heading(b: Block) -> bool:
+    """A short heading that opens with a _SECTION_CUES phrase ("Related stories", "Comments")."""
+    if b.kind != HEADING or b.eff_len > SECTION_HEADING_MAX_CHARS:
+        return False
+    key = b.text.lower().lstrip(" #*•-–—:|»›>")
+    return key.startswith(_SECTION_CUES)
+
+
+def _close_sections(blocks: list[Block]) -> None:
+    """Label BAD each section-cue heading that follows good text and the blocks under it, up
+    to the next heading that is no such cue. Before the first good block (page top) a cue
+    heading is only a block: the article may follow it without a heading of its own."""
+    seen_good = False
+    closing = False
+    for b in blocks:
+        if b.kind == HEADING:
+            closing = seen_good and _is_section_heading(b)
+        elif b.label == GOOD:
+            seen_good = True
+        if closing:
+            b.label = BAD
 
 
 def _shape_class(b: Block) -> str:
@@ -497,40 +568,42 @@ def _shape_class(b: Block) -> str:
     return GOOD if n >= LONG_CHARS else NEAR_GOOD
 
 
+def _is_interstitial(b: Block) -> bool:
+    """A short rejected block inside the text flow (an "Advertisement" label, share buttons, a
+    photo credit, a chart label): runs of undecided blocks on both sides of it are one run."""
+    return b.label == BAD and b.eff_len < SHORT_CHARS and b.kind != HEADING
+
+
 def _revise(blocks: list[Block]) -> None:
     """Decide short and near-good blocks by the run of them between two decided blocks.
 
     jusText (Pomikálek 2011, §3.2.3) lets each short block follow its nearest neighbours.
-    Here resiliparse has already removed the page chrome, so a run of undecided blocks
-    (headings, list items, captions, short paragraphs) is kept when it lies between good
-    prose on both sides, and when it touches good prose on one side and carries near-good
-    text or a link-free paragraph ending a sentence; a run boxed in by boilerplate or the page
-    edges is kept only when it holds BOXED_MIN_CHARS of near-good text (a section made of
-    short paragraphs and lists). Headings are decided last, by what follows them.
+    Here resiliparse has already removed the page chrome, so a stretch of undecided blocks
+    (headings, list items, table rows, captions, short paragraphs) is kept when it lies
+    between good prose on both sides, looking through short rejected interstitials (ad labels,
+    share buttons) that publishers put between paragraphs. Otherwise each run between two
+    rejected blocks is judged alone: when it touches good prose on one side it is kept if it
+    carries near-good text or a link-free paragraph ending a sentence; a run boxed in by
+    boilerplate or the page edges is kept only when it holds BOXED_MIN_CHARS of near-good text
+    (a section made of short paragraphs and lists). Blocks that hold a strong boilerplate
+    phrase (``cue``) are kept only between good prose. Headings are decided last, by what
+    follows them.
     """
     n = len(blocks)
     i = 0
     while i < n:
-        if blocks[i].label in (GOOD, BAD):
+        if blocks[i].label == GOOD or (blocks[i].label == BAD and not _is_interstitial(blocks[i])):
             i += 1
             continue
         j = i
-        while j < n and blocks[j].label not in (GOOD, BAD):
+        while j < n and blocks[j].label != GOOD and (blocks[j].label != BAD or _is_interstitial(blocks[j])):
             j += 1
-        run = blocks[i:j]
-        before = blocks[i - 1].label if i > 0 else BAD
-        after = blocks[j].label if j < n else BAD
-        near = sum(b.eff_len for b in run if b.label == NEAR_GOOD and b.kind != HEADING)
-        sentence = any(b.kind == PARAGRAPH and b.link_chars == 0 and _ENDS_SENTENCE.search(b.text)
-                       for b in run)
-        if before == GOOD and after == GOOD:
-            keep = True
-        elif GOOD in (before, after):
-            keep = near > 0 or sentence
+        if i > 0 and j < n and blocks[i - 1].label == GOOD and blocks[j].label == GOOD:
+            for b in blocks[i:j]:
+                if b.label != BAD:
+                    b.label = _PENDING if b.kind == HEADING else GOOD
         else:
-            keep = near >= BOXED_MIN_CHARS
-        for b in run:
-            b.label = _PENDING if b.kind == HEADING else GOOD if keep else BAD
+            _revise_runs(blocks, i, j)
         i = j
     # Headings: kept only when good text follows within HEADING_LOOKAHEAD_CHARS.
     for i, b in enumerate(blocks):
@@ -547,6 +620,36 @@ def _revise(blocks: list[Block]) -> None:
             if dist > HEADING_LOOKAHEAD_CHARS:
                 break
         b.label = GOOD if keep else BAD
+
+
+def _revise_runs(blocks: list[Block], lo: int, hi: int) -> None:
+    """_revise for each run of undecided blocks in ``blocks[lo:hi]``, bounded by its
+    immediate neighbours."""
+    n = len(blocks)
+    i = lo
+    while i < hi:
+        if blocks[i].label in (GOOD, BAD):
+            i += 1
+            continue
+        j = i
+        while j < hi and blocks[j].label not in (GOOD, BAD):
+            j += 1
+        run = blocks[i:j]
+        before = blocks[i - 1].label if i > 0 else BAD
+        after = blocks[j].label if j < n else BAD
+        near = sum(b.eff_len for b in run if b.label == NEAR_GOOD and b.kind != HEADING and not b.cue)
+        sentence = any(b.kind == PARAGRAPH and b.link_chars == 0 and not b.cue and _ENDS_SENTENCE.search(b.text)
+                       for b in run)
+        if GOOD in (before, after):
+            keep = near > 0 or sentence
+        else:
+            keep = near >= BOXED_MIN_CHARS
+        for b in run:
+            if b.cue:
+                b.label = BAD
+            else:
+                b.label = _PENDING if b.kind == HEADING else GOOD if keep else BAD
+        i = j
 
 
 def render(blocks: list[Block]) -> str:

@@ -285,6 +285,54 @@ def test_repeated_section_is_dropped_once():
     assert text.count("Paragraph 2:") == 1
 
 
+LONG = PARA * 2  # one good paragraph (over LONG_CHARS, ends sentences)
+MID = "The works start in the spring of next year, the mayor said."  # under SHORT_CHARS
+
+
+def test_interstitial_labels_do_not_cut_the_article_flow():
+    # "Advertisement" labels between paragraphs are dropped, and the caption between them
+    # still lies between good prose, so it is kept.
+    caption = "The new library in the northern district"
+    html = "\n".join([f"<p>{LONG}</p>", "Advertisement", caption, "Advertisement", f"<p>{LONG}</p>"])
+    text = prune_minimal_html(html)
+    assert caption in text and "Advertisement" not in text
+    # a long link list is no interstitial: the caption next to it is dropped
+    links = "<ul>" + "".join(f'<li><a href="/{i}">Another story number {i} on the site</a></li>' for i in range(3)) + "</ul>"
+    assert caption not in prune_minimal_html("\n".join([f"<p>{LONG}</p>", links, caption, links]))
+
+
+def test_letterless_blocks_are_dropped_and_invisible_to_context():
+    html = "\n".join([f"<p>{LONG}</p>", "<p>$915</p>", "<p>’17</p>", "<p>___</p>", f"<p>{MID}</p>"])
+    text = prune_minimal_html(html)
+    assert "$915" not in text and "’17" not in text and "___" not in text
+    assert MID in text  # the separator does not box the last paragraph in
+    # table rows with letters stay
+    assert "Defense 13.0%" in prune_minimal_html(f"<p>{LONG}</p>\nDefense\t\t13.0%\n<p>{LONG}</p>")
+
+
+def test_strong_cue_in_a_long_block_is_decided_by_context():
+    cookie_prose = ("The credentials option decides whether cookies for the other domain are sent with "
+                    "cross-origin requests, much like the flag of the older request object.")
+    inside = prune_minimal_html("\n".join([f"<p>{LONG}</p>", f"<p>{cookie_prose}</p>", f"<p>{LONG}</p>"]))
+    assert cookie_prose in inside
+    banner = ("We use cookies to give you the best experience on our website. If you continue to use "
+              "this site we will assume that you are happy with it.")
+    edge = prune_minimal_html("\n".join([f"<p>{banner}</p>", f"<p>{LONG}</p>"]))
+    assert banner not in edge and LONG.strip() in edge
+
+
+def test_section_heading_after_the_article_closes_its_section():
+    teaser = "A long teaser for another story that the site wants you to read next, with a summary. " * 3
+    html = "\n".join([f"<p>{LONG}</p>", "<h2>Related stories</h2>", f"<p>{teaser}</p>",
+                      "<h2>Background</h2>", f"<p>{LONG}</p>"])
+    text = prune_minimal_html(html)
+    assert "Related stories" not in text and "teaser" not in text
+    assert "Background" in text and text.count(PARA.strip()) == 4
+    # at the top of the page, before any good text, the heading does not close anything
+    top = prune_minimal_html("\n".join(["<h2>Recommended</h2>", f"<p>{LONG}</p>"]))
+    assert LONG.strip() in top
+
+
 def _block_tuples(blocks):
     return [(b.kind, b.text, b.link_chars, b.list_id, b.ordered) for b in blocks]
 
