@@ -340,9 +340,21 @@ class RayCluster:
                                   env={**run_env, **self.env, **(env or {})}, cwd=str(working_dir))
             # The job server refuses a submission until a node's agent has registered with it
             # (seen minutes after `ray start` on a loaded machine); the job never started, so retry.
-            if done.returncode == 0 or _NO_AGENT not in done.stderr + done.stdout or time.monotonic() > deadline:
+            if done.returncode == 0 or _NO_AGENT not in done.stderr + done.stdout:
+                return done
+            if time.monotonic() > deadline:
+                done.stderr += self._agent_log_tail()
                 return done
             time.sleep(3)
+
+    def _agent_log_tail(self, lines: int = 20) -> str:
+        """The last lines of the head's dashboard agent log, to explain a missing agent."""
+        log = Path(self.temp_dir) / "session_latest" / "logs" / "dashboard_agent.log"
+        try:
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+        except OSError as exc:
+            return f"\n(no head agent log: {exc})"
+        return "\n--- head dashboard_agent.log (tail) ---\n" + "\n".join(tail)
 
     def alive_nodes(self) -> int:
         import ray
@@ -377,6 +389,15 @@ def _ray_bin() -> str:
     return ray_bin
 
 
+def _node_ports() -> list[str]:
+    """Fresh ports for one node's agents. Ray's fixed defaults (dashboard agent HTTP 52365,
+    ...) collide when several nodes share one loopback, and with the agents of a cluster that
+    is still shutting down: the head's agent then never registers and every ``ray job submit``
+    fails with "No available agent to submit job"."""
+    return ["--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
+            "--metrics-export-port", str(free_port()), "--runtime-env-agent-port", str(free_port())]
+
+
 def start_ray_cluster(num_workers: int = 2, cpus_per_worker: int = 1,
                       object_store_bytes: int = 150 * 1024**2) -> RayCluster:
     """``ray start --head --num-cpus 0`` + ``num_workers`` worker nodes on 127.0.0.1, private temp dir.
@@ -395,11 +416,12 @@ def start_ray_cluster(num_workers: int = 2, cpus_per_worker: int = 1,
     try:
         subprocess.run([ray_bin, "start", "--head", "--num-cpus", "0", "--port", str(port),
                         "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
-                        "--dashboard-port", str(dash_port), *common],
+                        "--dashboard-port", str(dash_port), *common, *_node_ports()],
                        check=True, capture_output=True, text=True, env=run_env, timeout=180)
         for _ in range(num_workers):
             subprocess.run([ray_bin, "start", "--address", cluster.address, "--num-cpus", str(cpus_per_worker),
-                            *common], check=True, capture_output=True, text=True, env=run_env, timeout=180)
+                            *common, *_node_ports()], check=True, capture_output=True, text=True, env=run_env,
+                           timeout=180)
     except subprocess.CalledProcessError as exc:
         stop_ray_cluster(cluster)
         raise RuntimeError(f"ray start failed: {exc.stderr[-2000:]}") from exc
