@@ -5,9 +5,10 @@ thin Ray Data adapter (``extract_batch``, ``batch_format="pyarrow"``).
 
 Extraction is resiliparse's ``extract_plain_text`` (Bevendorff et al. 2018, "Elastic
 ChatNoir"; main-content heuristics of resiliparse 0.14+), followed by the block-level
-boilerplate pruning of :mod:`operators.boilerplate` (jusText/Boilerpipe-style). On the 130
-mozilla/readability test pages the pruning raises precision at a small cost in recall; see
-benchmarks/extraction_quality.py for the numbers against resiliparse alone and trafilatura.
+boilerplate pruning of :mod:`operators.boilerplate` (jusText/Boilerpipe-style). On the
+mozilla/readability test pages the pruning raises precision at a small cost in recall;
+benchmarks/extraction_quality.py measures it against resiliparse alone and trafilatura (its
+section of benchmarks/RESULTS.md has the numbers).
 
 Pathological nesting: see MAX_MAIN_CONTENT_DEPTH. Per-page time limit: resiliparse runs in native code, which neither a Python signal handler
 nor a thread can interrupt, and ``signal.setitimer`` only works in a process's main thread
