@@ -124,8 +124,7 @@ _SECTION_CUES = (
     "more stories", "more news", "more like this", "more to explore", "more on this",
     "about the author", "about the authors", "you may also like", "you might also like",
     "you may be interested", "recommended", "read next", "up next", "most popular", "most read",
-    "trending", "popular posts", "popular stories", "latest news", "latest posts",
-    "latest stories", "comments", "leave a reply", "leave a comment", "join the conversation",
+    "trending", "popular posts", "popular stories", "comments", "leave a reply", "leave a comment", "join the conversation",
     "share this", "sponsored", "around the web", "from the web", "newsletter", "sign up",
     "subscribe",
     # de, fr, es, it, pt, nl, ru
