@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="how candidate pairs are verified: exact Jaccard of the shingle sets (default), "
                         "the MinHash signature estimate (less data shuffled), or not at all")
     p.add_argument("--no-verify", action="store_true", help="same as --verify none")
+    p.add_argument("--local-components-max-edges", type=int, metavar="N",
+                   help="compute connected components on the driver (scipy) when at most N pairs are verified "
+                        "(default 500000); above N, or always with 0, they run distributed (large-star/small-star)")
     p.add_argument("--id-column", default="id")
     p.add_argument("--text-column", default="text")
     p.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
@@ -42,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         if (args.bands is None) != (args.rows is None):
             raise ConfigError("--bands and --rows go together: give both, or neither to choose them from --threshold")
         overrides = {k: v for k, v in {"threshold": args.threshold, "ngram": args.ngram, "bands": args.bands,
-                                        "rows": args.rows, "keep": args.keep}.items() if v is not None}
+                                        "rows": args.rows, "keep": args.keep,
+                                        "local_fast_path_max_edges": args.local_components_max_edges}.items()
+                     if v is not None}
         if args.no_verify or args.verify == "none":
             overrides["verify"] = False
         elif args.verify:

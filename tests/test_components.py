@@ -16,6 +16,7 @@ from operators.dedup.components import (
     connected_components_local,
     connected_components_scipy,
     large_star,
+    num_partitions,
     small_star,
 )
 
@@ -72,6 +73,17 @@ def test_max_rounds_is_enforced():
     chain = np.arange(1000)
     with pytest.raises(ComponentsDidNotConverge, match="max_rounds"):
         connected_components_local(chain[:-1][::-1], chain[1:][::-1], max_rounds=1)
+
+
+def test_partitions_follow_rows_and_bytes():
+    # rows alone, the floor, then bytes taking over: a partition never exceeds either target
+    assert num_partitions(10, 2_000_000, 2) == 2
+    assert num_partitions(25_000_000, 2_000_000, 2) == 13
+    assert num_partitions(2_500_000, 2_000_000, 2, size_bytes=140 * 2**20, bytes_per_partition=32 * 2**20) == 5
+    for docs in (10**5, 10**6, 10**7):
+        size = docs * 1_400
+        parts = num_partitions(docs * 25, 2_000_000, 2, size, 32 * 2**20)
+        assert size / parts <= 32 * 2**20 and docs * 25 / parts <= 2_000_000
 
 
 @pytest.fixture(scope="module")

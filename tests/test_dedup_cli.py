@@ -242,6 +242,7 @@ def test_cli_keep_first_default_bands(planted, tmp_path):
     stats = _check_run(out, records, groups, distinct, "first")
     fz = stats["fuzzy_dedup"]
     assert (fz["bands"], fz["rows"]) == (25, 10)  # the documented optimum for t = 0.8
+    assert fz["components_path"] == "local"  # a few pairs: the driver-side fast path
     assert stats["config"]["fuzzy"]["keep"] == "first"
     assert "25 x 10" in proc.stdout
 
@@ -251,11 +252,13 @@ def test_cli_keep_longest_explicit_bands(planted, tmp_path):
     path, records, groups, distinct = planted
     out = tmp_path / "out"
     proc = run_cli("--input", str(path), "--output", str(out), "--keep", "longest", "--bands", "20",
-                   "--rows", "10", "--threshold", "0.8", "--ngram", "5")
+                   "--rows", "10", "--threshold", "0.8", "--ngram", "5", "--local-components-max-edges", "0")
     assert proc.returncode == 0, proc.stderr[-3000:]
     stats = _check_run(out, records, groups, distinct, "longest")
     fz = stats["fuzzy_dedup"]
     assert (fz["bands"], fz["rows"], fz["num_perm"]) == (20, 10, 200)
+    assert fz["components_path"] == "distributed" and fz["rounds"] >= 1
+    assert stats["config"]["fuzzy"]["local_fast_path_max_edges"] == 0
     # the rules disagree on at least some groups, else this test would not tell them apart
     texts = {r["id"]: r["text"] for r in records}
     assert expected_kept(groups, texts, "longest") != expected_kept(groups, texts, "first")

@@ -237,12 +237,14 @@ def test_ray_one_and_two_workers_and_distributed_components_agree(ray_cluster, c
         rows_one = sorted(tuple(r[c] for c in ("id", "cluster_id", "kept_id")) for r in one.take_all())
     finally:
         ctx.execution_options.resource_limits = saved
-    # two workers, five input blocks, more shuffle partitions, distributed components forced
-    cfg = MinHashConfig(local_fast_path_max_edges=0, rows_per_partition=20_000)
+    # two workers, five input blocks, more shuffle partitions (set by the signature bytes, not the
+    # row count), distributed components forced
+    cfg = MinHashConfig(local_fast_path_max_edges=0, rows_per_partition=20_000, bytes_per_partition=256 * 1024)
     two, stats_two = fuzzy_dedup(ray_cluster.data.from_arrow(corpus).repartition(5), cfg)
     rows_two = sorted(tuple(r[c] for c in ("id", "cluster_id", "kept_id")) for r in two.take_all())
     assert stats_one["components_path"] == "local" and stats_two["components_path"] == "distributed"
-    assert stats_two["rounds"] >= 1 and stats_two["partitions"] > stats_one["partitions"]
+    by_rows = -(-stats_two["documents_with_signature"] * stats_two["bands"] // cfg.rows_per_partition)
+    assert stats_two["rounds"] >= 1 and stats_two["partitions"] > max(by_rows, stats_one["partitions"])
     expected = _rows(reference[0])
     assert rows_one == expected
     assert rows_two == expected

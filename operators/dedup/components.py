@@ -144,9 +144,15 @@ def connected_components_scipy(src: np.ndarray, dst: np.ndarray) -> tuple[np.nda
 # ---------------------------------------------------------------- Ray Data adapter
 
 
-def num_partitions(rows: int, rows_per_partition: int, minimum: int) -> int:
-    """Shuffle partitions for ``rows`` rows."""
-    return max(minimum, math.ceil(rows / max(rows_per_partition, 1)))
+def num_partitions(rows: int, rows_per_partition: int, minimum: int, size_bytes: int = 0,
+                   bytes_per_partition: int | None = None) -> int:
+    """Shuffle partitions for ``rows`` rows (and ``size_bytes`` bytes): enough for both targets.
+
+    >>> num_partitions(25_000_000, 2_000_000, 2, 1_400 * 2**20, 32 * 2**20)
+    44
+    """
+    by_bytes = math.ceil(size_bytes / bytes_per_partition) if bytes_per_partition else 0
+    return max(minimum, math.ceil(rows / max(rows_per_partition, 1)), by_bytes)
 
 
 def shuffle_map(ds, keys: list[str], partitions: int, fn, fn_args: tuple = ()):

@@ -267,7 +267,8 @@ def fuzzy_dedup(ds, cfg: MinHashConfig) -> tuple:
     b, r = cfg.band_rows
     sigs = compute_signatures(ds, cfg).materialize()
     n_docs = sigs.count()
-    partitions = cc.num_partitions(n_docs * b, cfg.rows_per_partition, cfg.min_partitions)
+    partitions = cc.num_partitions(n_docs * b, cfg.rows_per_partition, cfg.min_partitions,
+                                   sigs.size_bytes() if n_docs else 0, cfg.bytes_per_partition)
     stats: dict = {"documents_with_signature": n_docs, **lsh_summary(cfg), "verification": _verification(cfg),
                    "partitions": partitions}
     empty = {"candidate_pairs": 0, "verified_pairs": 0, "edges_dropped_by_bucket_cap": 0, "components": 0,
@@ -296,14 +297,16 @@ def fuzzy_dedup(ds, cfg: MinHashConfig) -> tuple:
         members = _from_arrow(resolve_pairs_local(local)).materialize()
         stats |= {"components_path": "local", "rounds": 0}
     else:
+        # these shuffles carry edges (and the two ends' ids), never payloads: sized by edge rows
+        cc_partitions = cc.num_partitions(2 * n_verified, cfg.rows_per_partition, cfg.min_partitions)
         stars, rounds = cc.star_rounds(
-            verified.map_batches(_pairs_to_edges, batch_format="pyarrow"), partitions, cfg.max_rounds
+            verified.map_batches(_pairs_to_edges, batch_format="pyarrow"), cc_partitions, cfg.max_rounds
         )
         label_rows = cc.star_label_rows(stars).map_batches(_label_attach_rows, batch_format="pyarrow")
         attr_rows = verified.map_batches(_attribute_attach_rows, batch_format="pyarrow")
-        attached = cc.shuffle_map(label_rows.union(attr_rows), [_NODE], partitions, _attach_labels)
-        members = cc.shuffle_map(attached, [_LABEL], partitions, _resolve_partition).materialize()
-        stats |= {"components_path": "distributed", "rounds": rounds}
+        attached = cc.shuffle_map(label_rows.union(attr_rows), [_NODE], cc_partitions, _attach_labels)
+        members = cc.shuffle_map(attached, [_LABEL], cc_partitions, _resolve_partition).materialize()
+        stats |= {"components_path": "distributed", "rounds": rounds, "components_partitions": cc_partitions}
 
     sizes = _merge_histograms(members.map_batches(_block_histogram, batch_format="pyarrow").take_all())
     duplicates = members.map_batches(_only_duplicates, batch_format="pyarrow").materialize()

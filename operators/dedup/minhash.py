@@ -90,12 +90,19 @@ class MinHashConfig:
             for a bucket of ``b`` documents (never the ``b (b - 1) / 2`` of all pairs). A number
             here additionally caps the star at that many edges (the smallest nodes win; the
             rest are counted in ``stats["edges_dropped_by_bucket_cap"]``). ``None``: no cap.
-        local_fast_path_max_edges: when the verified edges number at most this, they (16 bytes
-            per edge plus ids, about 10 MB at the default) are collected and their components
-            computed on the driver with scipy; above it the distributed large-star/small-star
-            runs. 0 forces the distributed path. Both give identical output (tested).
+        local_fast_path_max_edges: when the verified edges number at most this, they (node
+            pair, similarity, both ids and keep values: under 100 bytes a pair, some tens of MB
+            at the default) are collected and their components computed on the driver with
+            scipy; above it the distributed large-star/small-star runs. 0 forces the
+            distributed path (``raysift dedup --local-components-max-edges 0``). Both give
+            identical output (tested).
         rows_per_partition: target rows per shuffle partition (bucket rows, edges), which
             bounds the memory of one task; the partition count grows with the corpus.
+        bytes_per_partition: target bytes of signature table per shuffle partition. The
+            verification joins shuffle every document's payload (its shingle set, about 4
+            bytes per word), so they get ``signature bytes / bytes_per_partition`` partitions
+            when that is more than the row target gives: a partition, and the task reducing
+            it, stays the same size however large the corpus.
         min_partitions: lower bound on shuffle partitions.
         max_rounds: safety bound on connected-components rounds (O(log n) are needed).
     """
@@ -116,6 +123,7 @@ class MinHashConfig:
     max_edges_per_bucket: int | None = None
     local_fast_path_max_edges: int = 500_000
     rows_per_partition: int = 2_000_000
+    bytes_per_partition: int = 32 * 1024**2
     min_partitions: int = 2
     max_rounds: int = 64
 
@@ -140,8 +148,10 @@ class MinHashConfig:
             raise ConfigError("MinHashConfig.max_edges_per_bucket must be >= 1 or null (no cap)")
         if self.local_fast_path_max_edges < 0:
             raise ConfigError("MinHashConfig.local_fast_path_max_edges must be >= 0 (0 = always distributed)")
-        if self.rows_per_partition < 1 or self.min_partitions < 1 or self.max_rounds < 1:
-            raise ConfigError("MinHashConfig.rows_per_partition, min_partitions and max_rounds must be >= 1")
+        if min(self.rows_per_partition, self.bytes_per_partition, self.min_partitions, self.max_rounds) < 1:
+            raise ConfigError(
+                "MinHashConfig.rows_per_partition, bytes_per_partition, min_partitions and max_rounds must be >= 1"
+            )
 
     @property
     def band_rows(self) -> tuple[int, int]:
