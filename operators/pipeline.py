@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -43,6 +43,21 @@ def annotate_batch(table: pa.Table, cfg: PipelineConfig) -> pa.Table:
     for _, module, stage_cfg in enabled_filter_stages(cfg):
         table = module.apply(table, stage_cfg)
     return table
+
+
+def annotate_slices(table: pa.Table, cfg: PipelineConfig, rows: int) -> Iterator[pa.Table]:
+    """:func:`annotate_batch` over consecutive ``rows``-row slices of a (possibly large) block.
+
+    >>> import pyarrow as pa
+    >>> from operators.recipe import load_recipe
+    >>> t = pa.table({"id": ["a", "b", "c"], "text": ["x", "y", "z"]})
+    >>> [s.num_rows for s in annotate_slices(t, load_recipe("gopher"), 2)]
+    [2, 1]
+    """
+    for start in range(0, table.num_rows, rows):
+        yield annotate_batch(table.slice(start, rows), cfg)
+    if table.num_rows == 0:
+        yield annotate_batch(table, cfg)
 
 
 def _ensure_language(table: pa.Table, cfg: PipelineConfig) -> pa.Table:
@@ -92,7 +107,7 @@ def _read_inputs(plan, cfg: PipelineConfig):
 
     parts = []
     if plan.warc_files:
-        parts.append(warc.read_warc(plan.warc_files, cfg.warc, cfg.storage))
+        parts.append(warc.read_warc(plan.warc_files, cfg.warc, cfg.storage, num_cpus=cfg.resources.cpus_per_task))
     if plan.document_files:
         parts.append(io.read_documents(plan.document_files, cfg.input, cfg.storage))
     ds = parts[0]
@@ -149,7 +164,11 @@ def run_pipeline(
         storage.delete_dir(storage.join(output, sub), cfg.storage)
     res = cfg.resources
     map_args: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": res.batch_size, "num_cpus": res.cpus_per_task}
-    annotated = ds.map_batches(annotate_batch, fn_kwargs={"cfg": cfg}, **map_args)
+    # Read -> annotate -> write fuse into one task per input file, so raw HTML never passes
+    # through the object store. A ``batch_size`` on the first map would stop Ray Data from
+    # fusing it with the read, so it takes whole read blocks and annotates them in slices.
+    annotated = ds.map_batches(annotate_slices, fn_kwargs={"cfg": cfg, "rows": res.batch_size},
+                               **{**map_args, "batch_size": None})
     extra: dict[str, Any] = {}
     if not _needs_global_stage(cfg):
         written = annotated.map_batches(

@@ -499,11 +499,15 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def read_warc(paths: list[str], cfg: WarcConfig | None = None, storage: st.StorageConfig | None = None) -> Any:
+def read_warc(paths: list[str], cfg: WarcConfig | None = None, storage: st.StorageConfig | None = None,
+              *, num_cpus: float | None = None) -> Any:
     """A Ray Dataset with :data:`WARC_SCHEMA`, one row per WARC record of ``paths``.
 
     ``paths`` are file URIs (all local or all ``s3://``), as produced by
-    ``operators.io.expand_inputs``.
+    ``operators.io.expand_inputs``. One read task per file, its output never split: the
+    per-batch operators that follow (asking for the same ``num_cpus``) are then fused into
+    that task, so raw HTML stays inside the worker instead of passing through the object
+    store (a Common Crawl file, ~1 GB, is a natural unit of work).
     """
     import ray.data
 
@@ -518,4 +522,5 @@ def read_warc(paths: list[str], cfg: WarcConfig | None = None, storage: st.Stora
     datasource = __getattr__("WarcDatasource")(
         fs_paths, cfg=cfg, storage=storage, uri_prefix=prefix, filesystem=fs,
     )
-    return ray.data.read_datasource(datasource)
+    kwargs = {"num_cpus": num_cpus} if num_cpus is not None else {}
+    return ray.data.read_datasource(datasource, override_num_blocks=len(fs_paths), **kwargs)

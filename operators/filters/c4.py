@@ -157,7 +157,8 @@ def clean(text: str, cfg: Config) -> tuple[str, LineStats]:
         stats.n_lines += 1
         line = raw.strip()
         words = line.split()
-        if cfg.max_word_length is not None and any(len(w) > cfg.max_word_length for w in words):
+        too_long = cfg.max_word_length
+        if too_long is not None and len(line) > too_long and any(len(w) > too_long for w in words):
             stats.removed_too_long_word += 1
             continue
         if cfg.remove_citations:
