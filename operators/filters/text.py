@@ -123,6 +123,7 @@ _SPECIAL: dict[str, tuple[str, ...]] = {
 """Exceptions: chunks (or what is left of one after affixes) split as listed."""
 
 _MAX_SPECIAL = max(map(len, _SPECIAL))
+_SIMPLE_SUFFIXES = frozenset(',;:!?)]}"”’…')
 _MAX_CACHED_CHUNK = 64
 _CACHE_LIMIT = 200_000
 _SUFFIX_WINDOW = 64
@@ -166,6 +167,10 @@ def split_chunk(chunk: str) -> tuple[str, ...]:
         return special
     if chunk.isalpha():  # most chunks: nothing to split
         return (chunk,)
+    head, last = chunk[:-1], chunk[-1]
+    if head.isalpha() and head not in _SPECIAL:
+        if last in _SIMPLE_SUFFIXES or (last == "." and head[-1].islower()):
+            return (head, last)  # "word," and "word." (what the loop below returns for them)
     prefixes: list[str] = []
     suffixes: list[str] = []
     start, end = 0, len(chunk)
