@@ -172,6 +172,9 @@ def measure(text: str, cfg: Config) -> Stats:
         m = n_words - n + 1
         if m <= 0:
             top_chars = dup_chars = 0
+        elif not prev_rep.any():  # no (n-1)-gram repeats, so no n-gram does: all unique
+            top_chars, dup_chars = int(cum[n]) + n - 1, 0
+            prev_rep = prev_rep[:m]
         else:
             span = cum[n:] - cum[:-n]  # characters of the n words, without separators
             # Equal n-grams have equal (n-1)-prefixes and suffixes, both repeated: only those
