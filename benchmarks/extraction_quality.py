@@ -242,7 +242,8 @@ def render(r: dict[str, Any]) -> str:
     for name, s in systems.items():
         a, d, h = s[DEV + "+" + HELD_OUT], s[DEV], s[HELD_OUT]
         lines.append(
-            f"| {name} | {s['pages_per_second']:.1f} ({s['pages_per_second_wall']:.1f}) | {a['mean_precision']:.3f} | {a['mean_recall']:.3f} | "
+            f"| {name} | {s['pages_per_second']:.1f} ({s['pages_per_second_wall']:.1f}) | "
+            f"{a['mean_precision']:.3f} | {a['mean_recall']:.3f} | "
             f"{a['mean_f1']:.3f} | {a['median_precision']:.3f} | {a['median_recall']:.3f} | {a['median_f1']:.3f} | "
             f"{d['mean_f1']:.3f} | {h['mean_f1']:.3f} |")
     lines += ["", "Held-out pages only:", "",

@@ -124,9 +124,9 @@ _SECTION_CUES = (
     "more stories", "more news", "more like this", "more to explore", "more on this",
     "about the author", "about the authors", "you may also like", "you might also like",
     "you may be interested", "recommended", "read next", "up next", "most popular", "most read",
-    "trending", "popular posts", "popular stories", "comments", "leave a reply", "leave a comment", "join the conversation",
-    "share this", "sponsored", "around the web", "from the web", "newsletter", "sign up",
-    "subscribe",
+    "trending", "popular posts", "popular stories", "comments", "leave a reply", "leave a comment",
+    "join the conversation", "share this", "sponsored", "around the web", "from the web",
+    "newsletter", "sign up", "subscribe",
     # de, fr, es, it, pt, nl, ru
     "mehr zum thema", "das könnte sie auch interessieren", "weitere artikel", "verwandte artikel",
     "kommentare", "à lire aussi", "lire aussi", "articles liés", "sur le même sujet",

@@ -297,7 +297,8 @@ def test_interstitial_labels_do_not_cut_the_article_flow():
     text = prune_minimal_html(html)
     assert caption in text and "Advertisement" not in text
     # a long link list is no interstitial: the caption next to it is dropped
-    links = "<ul>" + "".join(f'<li><a href="/{i}">Another story number {i} on the site</a></li>' for i in range(3)) + "</ul>"
+    items = "".join(f'<li><a href="/{i}">Another story number {i} on the site</a></li>' for i in range(3))
+    links = f"<ul>{items}</ul>"
     assert caption not in prune_minimal_html("\n".join([f"<p>{LONG}</p>", links, caption, links]))
 
 
