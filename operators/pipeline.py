@@ -102,7 +102,8 @@ def _select_inputs(plan, cfg: PipelineConfig, ledger_uri: str | None, max_files:
     return plan, ledger
 
 
-def _read_inputs(plan, cfg: PipelineConfig):
+def read_inputs(plan, cfg: PipelineConfig):
+    """One Ray Dataset over the WARC and document files of an input plan (``io.expand_inputs``)."""
     from operators import io, warc
 
     parts = []
@@ -127,6 +128,20 @@ def _merge_stats(ds) -> BatchStats:
 def _needs_global_stage(cfg: PipelineConfig) -> bool:
     d = cfg.dedup
     return any(x is not None for x in (d.exact, d.fuzzy, d.lines, d.paragraphs))
+
+
+def stream(ds, cfg: PipelineConfig, writer: Callable[..., pa.Table], writer_kwargs: dict[str, Any]):
+    """The per-batch part of the job: annotate each block of ``ds`` and write it with ``writer``.
+
+    Read -> annotate -> write fuse into one Ray task per input file, so raw HTML never
+    passes through the object store. A ``batch_size`` on these maps would stop Ray Data from
+    fusing them with the read, so they take whole read blocks (annotated in
+    ``resources.batch_size``-row slices; each slice becomes a shard).
+    """
+    res = cfg.resources
+    args: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": None, "num_cpus": res.cpus_per_task}
+    annotated = ds.map_batches(annotate_slices, fn_kwargs={"cfg": cfg, "rows": res.batch_size}, **args)
+    return annotated.map_batches(writer, fn_kwargs=writer_kwargs, **args)
 
 
 def run_pipeline(
@@ -158,31 +173,21 @@ def run_pipeline(
         stats = _empty_stats(cfg, time.time() - start)
         write_outputs(stats, output, cfg.storage)
         return stats
-    ds = _read_inputs(plan, cfg)
+    ds = read_inputs(plan, cfg)
     cleared = ("documents", "rejected", "duplicates", WORK_DIR) if ledger_obj is None else (WORK_DIR,)
     for sub in cleared:
         storage.delete_dir(storage.join(output, sub), cfg.storage)
     res = cfg.resources
     map_args: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": res.batch_size, "num_cpus": res.cpus_per_task}
-    # Read -> annotate -> write fuse into one task per input file, so raw HTML never passes
-    # through the object store. A ``batch_size`` on the first map would stop Ray Data from
-    # fusing it with the read, so it takes whole read blocks and annotates them in slices.
-    annotated = ds.map_batches(annotate_slices, fn_kwargs={"cfg": cfg, "rows": res.batch_size},
-                               **{**map_args, "batch_size": None})
     extra: dict[str, Any] = {}
     if not _needs_global_stage(cfg):
-        written = annotated.map_batches(
-            write_shards, fn_kwargs={"output": output, "storage_cfg": cfg.storage}, **map_args
-        )
-        totals = _merge_stats(written)
+        totals = _merge_stats(stream(ds, cfg, write_shards, {"output": output, "storage_cfg": cfg.storage}))
         documents_in = totals.documents_in
     else:
         from operators.dedup.stage import apply_dedup
 
         work = storage.join(output, WORK_DIR, "annotated")
-        first = _merge_stats(
-            annotated.map_batches(write_work_shard, fn_kwargs={"work_dir": work, "storage_cfg": cfg.storage}, **map_args)
-        )
+        first = _merge_stats(stream(ds, cfg, write_work_shard, {"work_dir": work, "storage_cfg": cfg.storage}))
         documents_in = first.documents_in
         if first.documents_in:
             final, extra = apply_dedup(work, cfg, output)

@@ -134,6 +134,30 @@ def test_rerun_overwrites_and_never_duplicates(ray_local, sample, tmp_path):
 
 
 @pytest.mark.ray
+def test_ray_keeps_what_the_plain_loop_keeps_and_fuses_the_read(ray_local, sample, tmp_path, capsys):
+    """Ray and the Ray-free loop (the benchmark's ceiling) write the same documents, and the
+    read is fused with the per-batch operators so raw HTML never enters the object store."""
+    from operators import io, warc
+    from operators.pipeline import annotate_batch, read_inputs, run_pipeline, stream
+    from operators.writer import write_shards
+
+    paths, _ = sample
+    cfg = load_recipe("fineweb")
+    run_pipeline(cfg, paths[:3], str(tmp_path / "ray"), log=lambda _: None)
+    for path in paths[:3]:
+        with open(path, "rb") as f:
+            for table in warc.iter_warc_tables(f, path, cfg.warc):
+                write_shards(annotate_batch(table, cfg), str(tmp_path / "loop"), cfg.storage)
+    for sub in ("documents", "rejected"):
+        ray_rows = sorted(_read_dir(tmp_path / "ray" / sub), key=lambda r: r["id"])
+        loop_rows = sorted(_read_dir(tmp_path / "loop" / sub), key=lambda r: r["id"])
+        assert ray_rows == loop_rows and ray_rows, sub
+    plan = io.expand_inputs(paths[:3], cfg.storage, cfg.input)
+    stream(read_inputs(plan, cfg), cfg, write_shards, {"output": str(tmp_path / "plan")}).explain()
+    assert "ReadWarc->MapBatches(annotate_slices)->MapBatches(write_shards)" in capsys.readouterr().out
+
+
+@pytest.mark.ray
 @pytest.mark.shared_data
 def test_every_shared_warc_runs_end_to_end(ray_local, tmp_path):
     from operators.pipeline import run_pipeline
