@@ -15,6 +15,7 @@ from operators.dedup.components import (
     connected_components,
     connected_components_local,
     connected_components_scipy,
+    bound_shuffle_inputs,
     large_star,
     num_partitions,
     small_star,
@@ -84,6 +85,26 @@ def test_partitions_follow_rows_and_bytes():
         size = docs * 1_400
         parts = num_partitions(docs * 25, 2_000_000, 2, size, 32 * 2**20)
         assert size / parts <= 32 * 2**20 and docs * 25 / parts <= 2_000_000
+
+
+def test_shuffle_inputs_are_bounded_never_raised():
+    from types import SimpleNamespace
+
+    from ray.data import DataContext
+
+    current = DataContext.get_current()
+    saved = current.shuffle_input_batch_bytes
+    try:
+        big, unbatched = DataContext(), DataContext()
+        big.shuffle_input_batch_bytes, unbatched.shuffle_input_batch_bytes = 1 << 30, 0
+        current.shuffle_input_batch_bytes = 1 << 20
+        bound_shuffle_inputs(SimpleNamespace(context=big), 64 << 20)
+        bound_shuffle_inputs(SimpleNamespace(context=unbatched), 64 << 20)
+        assert big.shuffle_input_batch_bytes == 64 << 20  # Ray's 1 GiB default lowered
+        assert unbatched.shuffle_input_batch_bytes == 0  # no batching stays no batching
+        assert current.shuffle_input_batch_bytes == 1 << 20  # a smaller limit is kept
+    finally:
+        current.shuffle_input_batch_bytes = saved
 
 
 @pytest.fixture(scope="module")

@@ -155,6 +155,27 @@ def num_partitions(rows: int, rows_per_partition: int, minimum: int, size_bytes:
     return max(minimum, math.ceil(rows / max(rows_per_partition, 1)), by_bytes)
 
 
+SHUFFLE_INPUT_BYTES = 64 * 1024**2
+"""Input one hash-shuffle map task takes at most (see :func:`bound_shuffle_inputs`)."""
+
+
+def bound_shuffle_inputs(ds, max_bytes: int = SHUFFLE_INPUT_BYTES) -> None:
+    """Cap how much input a Ray Data hash-shuffle map task coalesces before partitioning it.
+
+    Ray Data's ``SHUFFLE_V2`` batches a shuffle's input blocks into map tasks of up to
+    ``DataContext.shuffle_input_batch_bytes`` (1 GiB by default): a small corpus's whole
+    shuffle input fits one task, a large one fills every task to 1 GiB, so a worker's heap grew
+    with the corpus until that cap (the dedup benchmark's largest worker, at 1M documents). This
+    lowers the limit on ``ds``'s context (which datasets derived from it share) and on the
+    current one, never raises it; ``<= 0`` (no batching) is left alone.
+    """
+    from ray.data import DataContext
+
+    for ctx in (ds.context, DataContext.get_current()):
+        if ctx.shuffle_input_batch_bytes > max_bytes:
+            ctx.shuffle_input_batch_bytes = max_bytes
+
+
 def shuffle_map(ds, keys: list[str], partitions: int, fn, fn_args: tuple = ()):
     """Hash-shuffle ``ds`` by ``keys`` into ``partitions`` blocks and run ``fn`` on each whole block.
 

@@ -265,6 +265,7 @@ def fuzzy_dedup(ds, cfg: MinHashConfig) -> tuple:
     """
     started = time.perf_counter()
     b, r = cfg.band_rows
+    cc.bound_shuffle_inputs(ds)
     sigs = compute_signatures(ds, cfg).materialize()
     n_docs = sigs.count()
     partitions = cc.num_partitions(n_docs * b, cfg.rows_per_partition, cfg.min_partitions,

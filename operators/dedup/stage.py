@@ -128,7 +128,9 @@ def dedup_documents(ds, dedup_cfg, partitions: int) -> tuple[Any, dict[str, Any]
     ``cluster_id``, ``kept_id`` columns) and the stages' statistics.
     """
     from operators.dedup import exact, fuzzy, lines
+    from operators.dedup.components import bound_shuffle_inputs
 
+    bound_shuffle_inputs(ds)  # a shuffle map task's memory stays the same however large the corpus
     stats: dict[str, Any] = {}
     if dedup_cfg.lines is not None:
         ds = lines.line_dedup(ds, dedup_cfg.lines)
