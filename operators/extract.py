@@ -72,11 +72,14 @@ MAX_REPLACED_SHARE = 0.01
 # resiliparse detect_fast ranks: score = 1 - rank / LANGID_RANK_SCALE (0 at the default cutoff).
 LANGID_RANK_SCALE = 1200
 
-_CJK_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_KANA = re.compile("[\u3040-\u30ff]")
-_HANGUL = re.compile("[\uac00-\ud7af\u1100-\u11ff]")
+# Code point ranges (inclusive) of the scripts :func:`_cjk_language` counts.
+_CJK_HAN = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
+_KANA = ((0x3040, 0x30FF),)
+_HANGUL = ((0xAC00, 0xD7AF), (0x1100, 0x11FF))
 _LETTER = re.compile(r"[^\W\d_]")
-_GARBAGE = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")
+# Control characters that do not occur in text (all but tab, newlines, form feed); in UTF-8
+# and every ASCII-compatible charset each is one byte of the same value.
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20)])
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([a-zA-Z0-9_.:-]+)", re.I)
 
 
@@ -155,8 +158,19 @@ def _bom(body: bytes) -> str | None:
     return None
 
 
-def _garbage_share(text: str) -> float:
-    return len(_GARBAGE.findall(text)) / len(text) if text else 0.0
+def _garbage_share(text: str, utf8: bytes | None = None) -> float:
+    """Share of control characters and U+FFFD in ``text``; ``utf8`` is its UTF-8 encoding
+    when the caller has it (counting control bytes there is a C loop, not a regex scan).
+
+    >>> _garbage_share("ab\\x00\\ufffd"), _garbage_share("a\\tb\\n")
+    (0.5, 0.0)
+    """
+    if not text:
+        return 0.0
+    if utf8 is None:
+        utf8 = text.encode("utf-8", "surrogatepass")
+    control = len(utf8) - len(utf8.translate(None, _CONTROL_BYTES))
+    return (control + text.count("\ufffd")) / len(text)
 
 
 def decode_html(body: bytes, http_charset: str | None) -> str | None:
@@ -185,7 +199,7 @@ def decode_html(body: bytes, http_charset: str | None) -> str | None:
         except UnicodeDecodeError:
             pass
         else:
-            return text if _garbage_share(text) <= MAX_GARBAGE_SHARE else None
+            return text if _garbage_share(text, body) <= MAX_GARBAGE_SHARE else None
     declared = []
     for cand in (bom, _codec(http_charset)):
         if cand and cand not in declared:
@@ -275,16 +289,26 @@ def _fasttext(path: str):
     return model
 
 
+def _count_in(points: np.ndarray, ranges: tuple[tuple[int, int], ...]) -> int:
+    return sum(int(np.count_nonzero((points >= lo) & (points <= hi))) for lo, hi in ranges)
+
+
 def _cjk_language(text: str) -> tuple[str, float] | None:
     """Script-based id for Chinese/Japanese/Korean text, where ``detect_fast`` returns
     'unknown' (short text) or a wrong language at larger cutoffs."""
-    letters = len(_LETTER.findall(text, 0, 20_000))
-    if not letters:
-        return None
     sample = text[:20_000]
-    han, kana, hangul = (len(r.findall(sample)) for r in (_CJK_HAN, _KANA, _HANGUL))
+    if sample.isascii():
+        return None
+    points = np.frombuffer(sample.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    han, kana, hangul = (_count_in(points, ranges) for ranges in (_CJK_HAN, _KANA, _HANGUL))
     cjk = han + kana + hangul
-    if cjk / letters < 0.5:
+    if cjk == 0:
+        return None
+    folded = points | 0x20  # A-Z -> a-z
+    if np.count_nonzero((folded >= 0x61) & (folded <= 0x7A)) > 2 * cjk:
+        return None  # more than twice as many ASCII letters: CJK is under half the letters
+    letters = len(_LETTER.findall(sample))
+    if not letters or cjk / letters < 0.5:
         return None
     if hangul >= max(han, kana):
         return "ko", hangul / letters

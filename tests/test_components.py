@@ -15,6 +15,7 @@ from operators.dedup.components import (
     connected_components,
     connected_components_local,
     connected_components_scipy,
+    bound_block_size,
     bound_shuffle_inputs,
     large_star,
     num_partitions,
@@ -105,6 +106,26 @@ def test_shuffle_inputs_are_bounded_never_raised():
         assert current.shuffle_input_batch_bytes == 1 << 20  # a smaller limit is kept
     finally:
         current.shuffle_input_batch_bytes = saved
+
+
+def test_block_size_is_bounded_never_raised():
+    from types import SimpleNamespace
+
+    from ray.data import DataContext
+
+    current = DataContext.get_current()
+    saved = current.target_max_block_size
+    try:
+        big, unlimited = DataContext(), DataContext()
+        big.target_max_block_size, unlimited.target_max_block_size = 128 << 20, None
+        current.target_max_block_size = 1 << 20
+        bound_block_size(SimpleNamespace(context=big), 32 << 20)
+        bound_block_size(SimpleNamespace(context=unlimited), 32 << 20)
+        assert big.target_max_block_size == 32 << 20  # Ray's 128 MiB default lowered
+        assert unlimited.target_max_block_size is None  # an explicit "no limit" is left alone
+        assert current.target_max_block_size == 1 << 20  # a smaller limit is kept
+    finally:
+        current.target_max_block_size = saved
 
 
 @pytest.fixture(scope="module")

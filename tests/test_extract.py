@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -420,3 +421,47 @@ def test_extract_batch_keeps_earlier_reason():
     out = extract_batch(table, CFG)
     assert out.column("reason").to_pylist() == ["url_blocked"]
     assert out.column("text").to_pylist() == [None]
+
+
+def _reference_cjk_language(text: str):
+    """The regex version the vectorised ``_cjk_language`` replaced (same rule)."""
+    import re
+
+    sample = text[:20_000]
+    letters = len(re.findall(r"[^\W\d_]", sample))
+    if not letters:
+        return None
+    han = len(re.findall("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", sample))
+    kana = len(re.findall("[\u3040-\u30ff]", sample))
+    hangul = len(re.findall("[\uac00-\ud7af\u1100-\u11ff]", sample))
+    cjk = han + kana + hangul
+    if cjk / letters < 0.5:
+        return None
+    if hangul >= max(han, kana):
+        return "ko", hangul / letters
+    if kana >= 0.1 * cjk:
+        return "ja", cjk / letters
+    return "zh", han / letters
+
+
+def test_script_language_id_equals_the_regex_rule_on_mixed_scripts():
+    import random
+
+    rng = random.Random(7)
+    pools = ["abcXYZ", "今天天气很好", "ひらがなカタカナ・", "한국어텍스트", "0123 ,.!", "éüß", "ᄀᄁ", "丽丽"]
+    for _ in range(3000):
+        weights = [rng.random() ** 3 for _ in pools]
+        text = "".join(rng.choice(rng.choices(pools, weights)[0]) for _ in range(rng.randint(0, 60)))
+        assert ex._cjk_language(text) == _reference_cjk_language(text), text
+
+
+def test_garbage_share_counts_control_and_replacement_characters():
+    import re
+
+    rng = np.random.default_rng(3)
+    alphabet = ["a", " ", "\t", "\n", "\x00", "\x07", "\x1f", "\x0b", "\x0c", "\ufffd", "é", "中", "\x7f"]
+    for _ in range(500):
+        text = "".join(rng.choice(alphabet, size=int(rng.integers(0, 40))))
+        expected = len(re.findall("[\x00-\x08\x0b\x0e-\x1f\ufffd]", text)) / len(text) if text else 0.0
+        assert ex._garbage_share(text) == pytest.approx(expected)
+        assert ex._garbage_share(text, text.encode("utf-8")) == pytest.approx(expected)

@@ -159,6 +159,27 @@ SHUFFLE_INPUT_BYTES = 64 * 1024**2
 """Input one hash-shuffle map task takes at most (see :func:`bound_shuffle_inputs`)."""
 
 
+BLOCK_BYTES = 32 * 1024**2
+"""Largest block a dedup job's operators emit (see :func:`bound_block_size`)."""
+
+
+def bound_block_size(ds, max_bytes: int = BLOCK_BYTES) -> None:
+    """Cap the size of the blocks Ray Data builds for ``ds`` and datasets derived from it.
+
+    A read task buffers the documents it parses until a block reaches
+    ``DataContext.target_max_block_size`` (128 MiB by default) and only then splits it for
+    the requested parallelism: with small input files a block is a whole file, with large
+    ones every block reaches the cap, so the reading worker's heap grew with the corpus (the
+    1M-document benchmark's largest worker was a read task). Lowers the limit on ``ds``'s
+    context and the current one, never raises it.
+    """
+    from ray.data import DataContext
+
+    for ctx in (ds.context, DataContext.get_current()):
+        if ctx.target_max_block_size is not None and ctx.target_max_block_size > max_bytes:
+            ctx.target_max_block_size = max_bytes
+
+
 def bound_shuffle_inputs(ds, max_bytes: int = SHUFFLE_INPUT_BYTES) -> None:
     """Cap how much input a Ray Data hash-shuffle map task coalesces before partitioning it.
 

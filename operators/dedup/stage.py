@@ -128,9 +128,11 @@ def dedup_documents(ds, dedup_cfg, partitions: int) -> tuple[Any, dict[str, Any]
     ``cluster_id``, ``kept_id`` columns) and the stages' statistics.
     """
     from operators.dedup import exact, fuzzy, lines
-    from operators.dedup.components import bound_shuffle_inputs
+    from operators.dedup.components import bound_block_size, bound_shuffle_inputs
 
-    bound_shuffle_inputs(ds)  # a shuffle map task's memory stays the same however large the corpus
+    # a task's memory stays the same however large the corpus: bounded blocks, bounded shuffle inputs
+    bound_block_size(ds)
+    bound_shuffle_inputs(ds)
     stats: dict[str, Any] = {}
     if dedup_cfg.lines is not None:
         ds = lines.line_dedup(ds, dedup_cfg.lines)
