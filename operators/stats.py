@@ -157,20 +157,22 @@ def summary_table(stats: dict[str, Any], top: int = 10) -> str:
     din, dout = stats["documents_in"], stats["documents_out"]
     wall = stats.get("wall_time_s") or 0.0
     kept = f"{dout / din:.1%}" if din else "n/a"
-    lines.append(f"{'documents in':<32}{din:>12,}")
-    lines.append(f"{'documents out':<32}{dout:>12,}   ({kept} kept)")
+    rejected = sorted(stats["rejected"].items(), key=lambda kv: -kv[1])
+    # the label column fits the longest reason shown, so the counts line up
+    w = max([32, *(len(reason) + 3 for reason, _ in rejected[:top])])
+    lines.append(f"{'documents in':<{w}}{din:>12,}")
+    lines.append(f"{'documents out':<{w}}{dout:>12,}   ({kept} kept)")
     skipped = sum(stats.get("records_skipped", {}).values())
     if skipped:
-        lines.append(f"{'WARC records skipped':<32}{skipped:>12,}   (not documents: requests, metadata, non-HTML, ...)")
-    lines.append(f"{'wall time':<32}{wall:>11.1f}s")
+        lines.append(f"{'WARC records skipped':<{w}}{skipped:>12,}   (not documents: requests, metadata, non-HTML, ...)")
+    lines.append(f"{'wall time':<{w}}{wall:>11.1f}s")
     if wall > 0:
-        lines.append(f"{'documents/s':<32}{din / wall:>12,.1f}")
-    rejected = sorted(stats["rejected"].items(), key=lambda kv: -kv[1])
+        lines.append(f"{'documents/s':<{w}}{din / wall:>12,.1f}")
     if rejected:
         lines.append("top reject reasons:")
         for reason, count in rejected[:top]:
             share = count / din if din else math.nan
-            lines.append(f"  {reason:<30}{count:>12,}   ({share:.1%})")
+            lines.append(f"  {reason:<{w - 2}}{count:>12,}   ({share:.1%})")
         if len(rejected) > top:
             lines.append(f"  ... and {len(rejected) - top} more reasons (see stats.json)")
     return "\n".join(lines)

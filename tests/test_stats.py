@@ -65,3 +65,12 @@ def test_report_and_summary_show_every_reason():
         assert needle in page
     text = summary_table(stats)
     assert "c4_too_few_sentences" in text and "60.0% kept" in text
+
+
+def test_summary_counts_line_up_whatever_the_reason_length():
+    rejected = {"gopher_rep_too_many_duplicate_paragraph_chars": 35, "empty_text": 34, "c4_curly_bracket": 1_234}
+    stats = {"documents_in": 2_000, "documents_out": 697, "rejected": rejected, "wall_time_s": 3.0}
+    lines = summary_table(stats).splitlines()
+    counted = [line for line in lines if line.startswith(("documents", "  ")) and not line.startswith("  ...")]
+    ends = {len(line.split("   (")[0]) for line in counted}  # where each count's last digit is
+    assert len(counted) == 6 and len(ends) == 1, lines
