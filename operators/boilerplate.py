@@ -312,6 +312,35 @@ def _source_text(src: str, kind: str) -> tuple[str, int] | None:
     return _TAG_OR_NEWLINE.sub("", _BR.sub(" ", src)), link_chars
 
 
+class _Lists:
+    """The <ul>/<ol> nesting a block sits in: ``list_id`` numbers outermost lists from 1 (0
+    outside any list); ``ordered`` says whether the innermost one is an <ol>. A stray closing
+    tag outside any list is ignored."""
+
+    __slots__ = ("_open", "_count")
+
+    def __init__(self) -> None:
+        self._open: list[bool] = []  # one entry per open list: is it an <ol>?
+        self._count = 0
+
+    def tag(self, name: str, closing: bool) -> None:
+        if closing:
+            if self._open:
+                self._open.pop()
+        else:
+            if not self._open:
+                self._count += 1
+            self._open.append(name == "ol")
+
+    @property
+    def list_id(self) -> int:
+        return self._count if self._open else 0
+
+    @property
+    def ordered(self) -> bool:
+        return bool(self._open and self._open[-1])
+
+
 def parse_blocks(minimal_html: str) -> list[Block]:
     """Split resiliparse ``minimal_html`` output into blocks with link-character counts.
 
@@ -325,9 +354,7 @@ def parse_blocks(minimal_html: str) -> list[Block]:
     found: list[tuple[str, int, int, bool]] = []  # kind, link chars, list id, ordered
     raws: list[str] = []  # escaped text of each found block
     kind = LOOSE
-    list_depth = 0
-    list_id = 0
-    ordered: list[bool] = []
+    lists = _Lists()
     last = len(parts) - 1
     i = 0
     while True:
@@ -344,8 +371,7 @@ def parse_blocks(minimal_html: str) -> list[Block]:
                         return _parse_tokens(minimal_html)
                     seg = _BR_NEWLINE.sub(r"\1", seg)
                 lines = seg.split("\n")
-            lid = list_id if list_depth else 0
-            od = bool(ordered and ordered[-1])
+            lid, od = lists.list_id, lists.ordered
             for line in lines:
                 if line:
                     got = _source_text(line, kind)
@@ -359,15 +385,7 @@ def parse_blocks(minimal_html: str) -> list[Block]:
         i += 3
         if tag == "ul" or tag == "ol":
             kind = LOOSE
-            if closing:
-                list_depth = max(0, list_depth - 1)
-                if ordered:
-                    ordered.pop()
-            else:
-                if list_depth == 0:
-                    list_id += 1
-                list_depth += 1
-                ordered.append(tag == "ol")
+            lists.tag(tag, bool(closing))
         else:
             kind = LOOSE if closing else _BLOCK_OPEN[tag]
     # Unescape and squeeze the whitespace of all blocks at once, joined by NUL: NUL is no
@@ -394,9 +412,7 @@ def _parse_tokens(minimal_html: str) -> list[Block]:
     kind = LOOSE
     in_link = False
     after_br = False  # a newline right after <br> continues the block
-    list_depth = 0
-    list_id = 0
-    ordered: list[bool] = []
+    lists = _Lists()
 
     def flush() -> None:
         # An anchor still open at a block boundary is no link: its pending characters are dropped.
@@ -414,8 +430,7 @@ def _parse_tokens(minimal_html: str) -> list[Block]:
         else:
             text = " ".join(_unescape(raw).split())
         if text:
-            blocks.append(Block(kind, text, lc, list_id if list_depth else 0,
-                                bool(ordered and ordered[-1])))
+            blocks.append(Block(kind, text, lc, lists.list_id, lists.ordered))
 
     pos = 0
     for m in _TOKEN.finditer(minimal_html):
@@ -449,15 +464,7 @@ def _parse_tokens(minimal_html: str) -> list[Block]:
         elif tag in ("ul", "ol"):
             flush()
             kind = LOOSE
-            if closing:
-                list_depth = max(0, list_depth - 1)
-                if ordered:
-                    ordered.pop()
-            else:
-                if list_depth == 0:
-                    list_id += 1
-                list_depth += 1
-                ordered.append(tag == "ol")
+            lists.tag(tag, closing)
     tail = minimal_html[pos:]
     if tail:
         parts.append(tail)
