@@ -102,13 +102,35 @@ def _select_inputs(plan, cfg: PipelineConfig, ledger_uri: str | None, max_files:
     return plan, ledger
 
 
-def read_inputs(plan, cfg: PipelineConfig):
-    """One Ray Dataset over the WARC and document files of an input plan (``io.expand_inputs``)."""
+def blocks_per_file(n_files: int, task_slots: int) -> int:
+    """How many pieces each WARC read block is split into: 1 (read fused with the per-batch
+    operators, one task per file) when there are at least as many files as tasks can run at
+    once, else enough for about two pieces per task slot.
+
+    >>> blocks_per_file(8, 2), blocks_per_file(1, 2), blocks_per_file(3, 16)
+    (1, 4, 11)
+    """
+    if n_files == 0 or n_files >= task_slots:
+        return 1
+    return -(-2 * task_slots // n_files)
+
+
+def task_slots(cfg: PipelineConfig) -> int:
+    """Per-batch tasks the connected Ray cluster can run at once (its CPUs / CPUs per task)."""
+    import ray
+
+    return int(ray.cluster_resources().get("CPU", 0) // cfg.resources.cpus_per_task)
+
+
+def read_inputs(plan, cfg: PipelineConfig, split: int = 1):
+    """One Ray Dataset over the WARC and document files of an input plan (``io.expand_inputs``);
+    ``split``: see :func:`blocks_per_file`."""
     from operators import io, warc
 
     parts = []
     if plan.warc_files:
-        parts.append(warc.read_warc(plan.warc_files, cfg.warc, cfg.storage, num_cpus=cfg.resources.cpus_per_task))
+        parts.append(warc.read_warc(plan.warc_files, cfg.warc, cfg.storage, num_cpus=cfg.resources.cpus_per_task,
+                                    blocks_per_file=split))
     if plan.document_files:
         parts.append(io.read_documents(plan.document_files, cfg.input, cfg.storage))
     ds = parts[0]
@@ -173,7 +195,7 @@ def run_pipeline(
         stats = _empty_stats(cfg, time.time() - start)
         write_outputs(stats, output, cfg.storage)
         return stats
-    ds = read_inputs(plan, cfg)
+    ds = read_inputs(plan, cfg, blocks_per_file(len(plan.warc_files), task_slots(cfg)))
     cleared = ("documents", "rejected", "duplicates", WORK_DIR) if ledger_obj is None else (WORK_DIR,)
     for sub in cleared:
         storage.delete_dir(storage.join(output, sub), cfg.storage)

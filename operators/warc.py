@@ -500,14 +500,16 @@ def __getattr__(name: str) -> Any:
 
 
 def read_warc(paths: list[str], cfg: WarcConfig | None = None, storage: st.StorageConfig | None = None,
-              *, num_cpus: float | None = None) -> Any:
+              *, num_cpus: float | None = None, blocks_per_file: int = 1) -> Any:
     """A Ray Dataset with :data:`WARC_SCHEMA`, one row per WARC record of ``paths``.
 
     ``paths`` are file URIs (all local or all ``s3://``), as produced by
-    ``operators.io.expand_inputs``. One read task per file, its output never split: the
-    per-batch operators that follow (asking for the same ``num_cpus``) are then fused into
-    that task, so raw HTML stays inside the worker instead of passing through the object
-    store (a Common Crawl file, ~1 GB, is a natural unit of work).
+    ``operators.io.expand_inputs``. One read task per file. With ``blocks_per_file=1`` its
+    output is never split: the per-batch operators that follow (asking for the same
+    ``num_cpus``) are then fused into that task, so raw HTML stays inside the worker instead
+    of passing through the object store (a Common Crawl file, ~1 GB, is a natural unit of
+    work). With more, each block the read emits is split that many ways and the operators
+    run as separate tasks on the pieces: fewer files than CPUs still use every CPU.
     """
     import ray.data
 
@@ -523,4 +525,6 @@ def read_warc(paths: list[str], cfg: WarcConfig | None = None, storage: st.Stora
         fs_paths, cfg=cfg, storage=storage, uri_prefix=prefix, filesystem=fs,
     )
     kwargs = {"num_cpus": num_cpus} if num_cpus is not None else {}
-    return ray.data.read_datasource(datasource, override_num_blocks=len(fs_paths), **kwargs)
+    if blocks_per_file < 1:
+        raise ValueError(f"read_warc: blocks_per_file = {blocks_per_file}; use 1 or more")
+    return ray.data.read_datasource(datasource, override_num_blocks=len(fs_paths) * blocks_per_file, **kwargs)

@@ -158,6 +158,31 @@ def test_ray_keeps_what_the_plain_loop_keeps_and_fuses_the_read(ray_local, sampl
 
 
 @pytest.mark.ray
+def test_one_file_is_split_over_the_cpus_and_keeps_the_same_documents(ray_local, sample, tmp_path, capsys):
+    """Fewer files than CPUs: the read is split (not fused) so every CPU works on the file,
+    and the output is what the fused run writes."""
+    from operators import io
+    from operators.pipeline import blocks_per_file, read_inputs, run_pipeline, stream, task_slots
+    from operators.writer import write_shards
+
+    paths, _ = sample
+    cfg = load_recipe("fineweb")
+    assert task_slots(cfg) == 2 and blocks_per_file(1, 2) == 4
+    stats = run_pipeline(cfg, paths[:1], str(tmp_path / "split"), log=lambda _: None)
+    plan = io.expand_inputs(paths[:1], cfg.storage, cfg.input)
+    fused = stream(read_inputs(plan, cfg), cfg, write_shards, {"output": str(tmp_path / "fused")})
+    fused.materialize()
+    for sub in ("documents", "rejected"):
+        split_rows = sorted(_read_dir(tmp_path / "split" / sub), key=lambda r: r["id"])
+        fused_rows = sorted(_read_dir(tmp_path / "fused" / sub), key=lambda r: r["id"])
+        assert split_rows == fused_rows and split_rows, sub
+    assert stats["documents_in"] == len(_read_dir(tmp_path / "split" / "documents")) + sum(stats["rejected"].values())
+    stream(read_inputs(plan, cfg, split=4), cfg, write_shards, {"output": str(tmp_path / "plan")}).explain()
+    out = capsys.readouterr().out
+    assert "TaskPoolMapOperator[ReadWarc]" in out and "ReadWarc->MapBatches" not in out, out  # not fused
+
+
+@pytest.mark.ray
 @pytest.mark.shared_data
 def test_every_shared_warc_runs_end_to_end(ray_local, tmp_path):
     from operators.pipeline import run_pipeline
