@@ -142,6 +142,19 @@ def test_signatures_do_not_depend_on_batching():
     assert np.array_equal(band_hashes(whole, b, r, cfg.seed), band_hashes(parts, b, r, cfg.seed))
 
 
+def test_signatures_do_not_depend_on_the_vectorised_block_size(monkeypatch):
+    from operators.dedup import minhash
+
+    rng = np.random.default_rng(5)
+    vocab = _vocab(rng, 500)
+    texts = [" ".join(rng.choice(vocab, rng.integers(1, 400))) for _ in range(40)]
+    cfg = MinHashConfig()
+    ref, _ = signatures(texts, cfg)
+    for elements in (cfg.num_perm, 3 * cfg.num_perm + 7, 1 << 14, 1 << 22):  # 1 shingle per block ... all at once
+        monkeypatch.setattr(minhash, "_CHUNK_ELEMENTS", elements)
+        assert np.array_equal(signatures(texts, cfg)[0], ref), elements
+
+
 def test_signatures_are_identical_in_another_process():
     texts = ["Déjà vu: the same text, twice!", "numbers 12345 and words " * 20]
     code = (
