@@ -792,7 +792,8 @@ def render(r: dict[str, Any]) -> str:
         f"- Input: {c['pages']:,} HTML responses in {c['files']} WARC.gz files ({c['bytes'] / 1e6:.0f} MB compressed): "
         f"the {c['unique_pages']} distinct real pages of `../shared/data` ({c['unique_from_warc']} HTML responses of "
         f"`warc/`, {c['unique_from_readability']} readability test pages) **repeated up to {c['max_copies']}×** with "
-        "fresh record ids and `copy=N` URLs. Repeats are fine for throughput; this corpus says nothing about dedup.",
+        "fresh record ids, `copy=N` URLs and a `[copy N]` marker opening the first paragraph (no two copies have the same "
+        "text, so no cache keyed by text makes a repeat free). Repeats are fine for throughput; this corpus says nothing about dedup.",
         "",
         "### Throughput",
         "",

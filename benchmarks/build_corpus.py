@@ -9,8 +9,10 @@ WARC.gz files (several files so that datatrove's per-file executor and Ray both 
 Each copy is its own WARC response record (fresh WARC-Record-ID; the first copy keeps the
 page's URL, later ones get ``copy=N`` added to the query), with a plain ``HTTP/1.1 200 OK``
 header, ``Content-Type: text/html`` (plus the original charset when the crawl stated one)
-and ``WARC-Identified-Payload-Type: text/html`` as Common Crawl writes it. Repeated pages are
-fine for throughput; the corpus is useless for measuring dedup.
+and ``WARC-Identified-Payload-Type: text/html`` as Common Crawl writes it. Later copies also
+start their first paragraph with a ``[copy N]`` marker (:func:`mark_copy`), so no two copies
+have the same text: a cache keyed by a document's text cannot make a repeat free. Repeated
+pages are fine for throughput; the corpus is useless for measuring dedup.
 
     python benchmarks/build_corpus.py --out benchmarks/_work/corpus [--pages 5000] [--files 8]
 """
@@ -21,6 +23,7 @@ import argparse
 import gzip
 import json
 import random
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -80,6 +83,29 @@ def readability_pages() -> list[Page]:
     return pages
 
 
+_FIRST_P = re.compile(rb"<p(?:\s[^>]*)?>", re.IGNORECASE)
+_BODY = re.compile(rb"<body(?:\s[^>]*)?>", re.IGNORECASE)
+
+
+def mark_copy(html: bytes, copy: int) -> bytes:
+    """``html`` with ``[copy N]`` at the start of its first paragraph (copy 0, and pages in a
+    charset that is not ASCII-compatible, unchanged).
+
+    >>> mark_copy(b"<body><p class=x>Hello</p>", 2)
+    b'<body><p class=x>[copy 2] Hello</p>'
+    >>> mark_copy(b"<body><div>Hi</div>", 1), mark_copy(b"<p>a", 0)
+    (b'<body><p>[copy 1]</p><div>Hi</div>', b'<p>a')
+    """
+    if copy == 0 or b"\x00" in html[:2048]:
+        return html
+    m = _FIRST_P.search(html)
+    if m is not None:
+        return html[: m.end()] + b"[copy %d] " % copy + html[m.end() :]
+    m = _BODY.search(html)
+    at = m.end() if m is not None else 0
+    return html[:at] + b"<p>[copy %d]</p>" % copy + html[at:]
+
+
 def copy_url(url: str, copy: int) -> str:
     """The URL of the ``copy``-th repetition (copy 0 keeps the original)."""
     if copy == 0:
@@ -101,7 +127,7 @@ def build_corpus(out: Path, pages: int = 5000, files: int = 8, seed: int = 0) ->
     manifest_path = out / MANIFEST
     if manifest_path.is_file():
         old = json.loads(manifest_path.read_text())
-        if (old.get("pages"), old.get("files"), old.get("seed")) == (pages, files, seed) and all(
+        if (old.get("pages"), old.get("files"), old.get("seed"), old.get("marked")) == (pages, files, seed, True) and all(
             (out / name).is_file() for name in old.get("warc_files", [])
         ):
             return old
@@ -125,12 +151,13 @@ def build_corpus(out: Path, pages: int = 5000, files: int = 8, seed: int = 0) ->
                 if written >= pages:
                     break
                 page = unique[idx]
+                html = mark_copy(page.html, copy)
                 ctype = "text/html" + (f"; charset={page.charset}" if page.charset else "")
-                http = StatusAndHeaders("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(page.html)))],
+                http = StatusAndHeaders("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(html)))],
                                         protocol="HTTP/1.1")
                 date = (page.date or fallback_date).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
                 record = writers[written % files].create_warc_record(
-                    copy_url(page.url, copy), "response", payload=BytesIO(page.html), http_headers=http,
+                    copy_url(page.url, copy), "response", payload=BytesIO(html), http_headers=http,
                     warc_headers_dict={"WARC-Date": date, "WARC-Identified-Payload-Type": "text/html"},
                 )
                 writers[written % files].write_record(record)
@@ -141,7 +168,7 @@ def build_corpus(out: Path, pages: int = 5000, files: int = 8, seed: int = 0) ->
         for h in handles:
             h.close()
     manifest = {
-        "pages": pages, "files": files, "seed": seed, "warc_files": names, "pages_per_file": per_file,
+        "pages": pages, "files": files, "seed": seed, "marked": True, "warc_files": names, "pages_per_file": per_file,
         "unique_pages": len(unique),
         "unique_from_warc": sum(p.origin.startswith("warc/") for p in unique),
         "unique_from_readability": sum(p.origin.startswith("extraction-dev/") for p in unique),
