@@ -92,44 +92,42 @@ def word_hashes(raw: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Hash every word of :func:`normalize_raw` output: (uint64 word hashes, int64 offsets n+1).
 
     A word is a maximal run of non-space bytes; its hash is the polynomial
-    ``sum(byte_i * K**i) mod 2**64`` plus its length, finished with SplitMix64, computed
-    with numpy over the whole batch (no Python loop per word). Equal words hash equally on
-    every machine.
+    ``sum(byte_i * K**i) mod 2**64`` plus its length, finished with SplitMix64. Words are split
+    and deduplicated by Arrow kernels, and only the distinct words of the batch (a Zipfian
+    vocabulary: a small share of its bytes) are hashed, with numpy (no Python loop per word).
+    Equal words hash equally on every machine.
     """
     n = len(raw)
-    _, offsets_buf, data_buf = raw.buffers()
     word_off = np.zeros(n + 1, dtype=np.int64)
-    if n == 0 or data_buf is None:
+    if n == 0:
         return np.zeros(0, dtype=np.uint64), word_off
-    offs = np.frombuffer(offsets_buf, dtype=np.int32)[raw.offset : raw.offset + n + 1].astype(np.int64)
-    base = offs[0]
-    data = np.frombuffer(data_buf, dtype=np.uint8)[base : offs[-1]]
-    rel = offs - base
-    if len(data) == 0:
+    split = pc.ascii_split_whitespace(raw)
+    if isinstance(split, pa.ChunkedArray):
+        split = split.combine_chunks()
+    tokens = split.flatten()
+    nonempty = pc.greater(pc.binary_length(tokens), 0)
+    per_doc = np.diff(split.offsets.to_numpy().astype(np.int64))
+    keep = nonempty.to_numpy(zero_copy_only=False)
+    doc_of_token = np.repeat(np.arange(n), per_doc)
+    np.cumsum(np.bincount(doc_of_token[keep], minlength=n), out=word_off[1:])
+    if not keep.any():
         return np.zeros(0, dtype=np.uint64), word_off
-    is_char = data != _SPACE
-    boundary = np.zeros(len(data) + 1, dtype=bool)
-    boundary[rel] = True  # document starts (and the end)
-    prev_space = np.empty(len(data), dtype=bool)
-    prev_space[0] = True
-    prev_space[1:] = ~is_char[:-1]
-    starts_mask = is_char & (prev_space | boundary[:-1])
-    chars = np.flatnonzero(is_char)
-    if len(chars) == 0:
-        return np.zeros(0, dtype=np.uint64), word_off
-    cstart_mask = starts_mask[chars]
-    cstarts = np.flatnonzero(cstart_mask)
-    word_of_char = np.cumsum(cstart_mask) - 1
-    pos = np.arange(len(chars)) - cstarts[word_of_char]
-    powers = np.cumprod(np.full(int(pos.max()) + 1, _WORD_MULT, dtype=np.uint64), dtype=np.uint64)
+    encoded = pc.dictionary_encode(tokens.filter(nonempty))
+    return _hash_distinct(encoded.dictionary)[encoded.indices.to_numpy()], word_off
+
+
+def _hash_distinct(words: pa.Array) -> np.ndarray:
+    """The polynomial hash of :func:`word_hashes` for each (non-empty) string of ``words``."""
+    _, offsets_buf, data_buf = words.buffers()
+    offs = np.frombuffer(offsets_buf, dtype=np.int32)[words.offset : words.offset + len(words) + 1].astype(np.int64)
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offs[0] : offs[-1]]
+    starts = offs[:-1] - offs[0]
+    lengths = np.diff(offs)
+    pos = np.arange(len(data)) - np.repeat(starts, lengths)
+    powers = np.cumprod(np.full(int(lengths.max()), _WORD_MULT, dtype=np.uint64), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        contrib = data[chars].astype(np.uint64) * powers[pos]
-        h = np.add.reduceat(contrib, cstarts)
-        lengths = np.diff(np.append(cstarts, len(chars))).astype(np.uint64)
-        h = mix64(h + lengths * _LEN_MULT)
-    doc_of_word = np.searchsorted(rel[1:], chars[cstarts], side="right")
-    np.cumsum(np.bincount(doc_of_word, minlength=n), out=word_off[1:])
-    return h, word_off
+        h = np.add.reduceat(data.astype(np.uint64) * powers[pos], starts)
+        return mix64(h + lengths.astype(np.uint64) * _LEN_MULT)
 
 
 def hash64_str(value: str, person: bytes = b"raysift") -> int:
