@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         fz = stats.get("fuzzy_dedup", {})
         if fz:
             print(f"LSH bands x rows: {fz.get('bands')} x {fz.get('rows')}; clusters: {fz.get('components', 'n/a')}")
-        print(f"output: {args.output}  (documents/, duplicates/, stats.json)")
+        print(f"output: {args.output}  (documents/, duplicates/, stats.json, report.html)")
         return 0
 
     return run_main(go)
