@@ -35,12 +35,13 @@ compares): permutation ``i`` is ``h_i(x) = g((x xor b_i) * a_i mod 2**32)`` with
 ``g(y) = z xor z >> 13``, ``z = (y xor y >> 16) * C mod 2**32`` (MurmurHash3's ``fmix32``
 steps; odd ``a_i``; ``a``, ``b`` drawn from numpy's PCG64 seeded by ``seed``). Every step is a
 bijection of 32-bit words, so each ``h_i`` is a permutation of the hash space; 32-bit lanes make
-numpy's vectorised multiply native (a 64-bit multiply is not, on AVX2), 1.7x faster than the
-same family on 64 bits. (The plain ``a * x + b`` family was measured to bias the estimate per
-seed twice as much as this one, whose bias matches fully random hashing; tests/test_minhash.py
-bounds it.) All of it is vectorised over the whole batch (one numpy pass per permutation
-block, no Python loop per shingle or permutation). Same input and seed give the same signature
-on any machine and any number of workers.
+numpy's vectorised multiply native (a 64-bit multiply is not, on AVX2): 1.7x faster than the
+64-bit ``g((x xor b) * a)``, ``g(y) = (y xor y >> 31) * C`` it replaced. (A plain ``a * x + b``
+family was measured to bias the estimate per seed twice as much as that 64-bit one; the 32-bit
+family measured no worse than it: mean signed error per seed 0.007 vs 0.011 over 300 pairs and
+8 seeds. tests/test_minhash.py bounds the error.) All of it is vectorised over the whole batch
+(one numpy pass per permutation block, no Python loop per shingle or permutation). Same input
+and seed give the same signature on any machine and any number of workers.
 """
 
 from __future__ import annotations
