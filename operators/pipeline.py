@@ -116,9 +116,12 @@ def blocks_per_file(n_files: int, task_slots: int) -> int:
 
 
 def task_slots(cfg: PipelineConfig) -> int:
-    """Per-batch tasks the connected Ray cluster can run at once (its CPUs / CPUs per task)."""
+    """Per-batch tasks the connected Ray cluster can run at once (its CPUs / CPUs per task);
+    0 before Ray is started (Ray Data then starts a local one on first use)."""
     import ray
 
+    if not ray.is_initialized():
+        return 0
     return int(ray.cluster_resources().get("CPU", 0) // cfg.resources.cpus_per_task)
 
 
