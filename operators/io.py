@@ -370,12 +370,17 @@ def iter_parquet_tables(source_file: Any, source: str, cfg: InputConfig | None =
     wanted_top |= {cfg.id_column, cfg.text_column, cfg.url_column}
     columns = [name for name in pf.schema_arrow.names if name in wanted_top]
     number = 0
-    for batch in pf.iter_batches(batch_size=cfg.rows_per_batch, columns=columns):
-        rows = []
-        for record in batch.to_pylist():
-            number += 1
-            rows.append(normalise_record(record, source, number, cfg))
-        yield pa.Table.from_pylist(rows, schema=schema.DOCUMENT_SCHEMA)
+    # One row group at a time, handing freed buffers back after each: one reader over a whole
+    # file kept buffers across row groups (283 MiB of heap for 13 row groups of 10k documents
+    # vs 84 MiB this way), so a read task's memory grew with the file.
+    for group in range(pf.metadata.num_row_groups):
+        for batch in pf.iter_batches(batch_size=cfg.rows_per_batch, columns=columns, row_groups=[group]):
+            rows = []
+            for record in batch.to_pylist():
+                number += 1
+                rows.append(normalise_record(record, source, number, cfg))
+            yield pa.Table.from_pylist(rows, schema=schema.DOCUMENT_SCHEMA)
+        pa.default_memory_pool().release_unused()
 
 
 def compression_of(path: str) -> str | None:

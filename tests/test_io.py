@@ -179,3 +179,13 @@ def test_read_documents_with_ray(ray_cluster, tmp_path):
     by_id = {r["id"]: r for r in table.to_pylist()}
     assert by_id["z1"]["domain"] == "z.com" and by_id["z1"]["source"] == str(zst)
     assert by_id["p2"]["text"] == "five"
+
+
+def test_parquet_with_many_row_groups_reads_every_row_in_order(tmp_path):
+    path = tmp_path / "groups.parquet"
+    n = 2_500
+    pq.write_table(pa.table({"id": [f"d{i}" for i in range(n)], "text": [f"text {i}" for i in range(n)]}),
+                   path, row_group_size=700)  # 4 row groups, the last one short
+    rows = [r for table in rio.iter_document_tables(str(path)) for r in table.to_pylist()]
+    assert [r["id"] for r in rows] == [f"d{i}" for i in range(n)]
+    assert [r["text"] for r in rows[698:702]] == ["text 698", "text 699", "text 700", "text 701"]
