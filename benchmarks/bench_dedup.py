@@ -795,7 +795,9 @@ def render(r: dict[str, Any]) -> str:
     if tp:
         when = (f" Measured on its own (`--throughput-only`) on {tp['run']['date']}, load average at start "
                 f"{'/'.join(f'{x:.2f}' for x in tp['run']['load_start'])}." if tp.get("run") else "")
-        L += [f"Batch of {tp['batch_docs']:,} corpus documents evenly spaced over the smallest corpus ({tp['batch_mb']} MB), "
+        # measured on the smallest corpus of the run that measured it
+        corpus_docs = tp.get("corpus_docs") or min(int(x) for x in str(r["args"]["sizes"]).split(","))
+        L += [f"Batch of {tp['batch_docs']:,} documents evenly spaced over the {corpus_docs:,}-document corpus ({tp['batch_mb']} MB), "
               f"{tp['num_perm']} permutations, one core; datasketch on {tp['datasketch_docs']} of them (every "
               f"{max(1, tp['batch_docs'] // tp['datasketch_docs'])}th); 5 rounds alternating the paths, each path's fastest round. The ratio in the targets compares text bytes "
               f"per second, since the two sets of documents differ in length.{when}", "",
@@ -925,7 +927,7 @@ def main(argv: list[str] | None = None) -> int:
         saved_file = args.workdir.resolve() / "dedup" / "bench_dedup.json"
         saved = json.loads(saved_file.read_text())
         size = min(int(x) for x in args.sizes.split(","))
-        saved["throughput"] = signature_throughput(build_corpus(size, real_documents(), args.seed)["texts"])
+        saved["throughput"] = signature_throughput(build_corpus(size, real_documents(), args.seed)["texts"]) | {"corpus_docs": size}
         saved["throughput"]["run"] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                                       "load_start": os.getloadavg()}
         print(f"[throughput] {saved['throughput']}", flush=True)
@@ -1032,7 +1034,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{size}] {name}: recall@0.85 {_f(q['recall_0.85'])}, recall@0.8 {_f(q['recall_0.8'])}, "
                   f"flagged precision {_f(q['flagged_precision'])}, pair precision {_f(q['pair_precision'])}", flush=True)
         if "throughput" not in res:
-            res["throughput"] = signature_throughput(texts)
+            res["throughput"] = signature_throughput(texts) | {"corpus_docs": size}
             print(f"[throughput] {res['throughput']}", flush=True)
         res["sizes"].append(entry)
         del corpus, texts, hashes, off, truth, labels
