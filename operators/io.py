@@ -4,7 +4,7 @@
 prefixes, Common Crawl ``warc.paths.gz`` manifests, document files) into a sorted,
 deterministic list of WARC files and document files. :func:`read_documents` reads
 document files (Parquet, JSONL, optionally gzip/zstd compressed) into the document schema
-of ``operators/schema.py``.
+of ``operators/schema.py`` plus ``reason`` (:data:`READ_SCHEMA`).
 """
 
 from __future__ import annotations
@@ -339,23 +339,41 @@ def _iter_lines(stream: Any, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         yield pending
 
 
+MALFORMED_RECORD = "malformed_record"
+"""Reject reason: a JSONL line that is not a JSON object (its id is ``<file>#<line number>``)."""
+REASONS = (MALFORMED_RECORD,)
+READ_SCHEMA = schema.DOCUMENT_SCHEMA.append(pa.field(schema.REASON, pa.string()))
+"""What document-file reads yield: the document schema plus ``reason`` (null, or
+``malformed_record``)."""
+
+
+def _document_table(rows: list[dict], malformed: list[bool]) -> pa.Table:
+    table = pa.Table.from_pylist(rows, schema=schema.DOCUMENT_SCHEMA)
+    return schema.with_reason(table, [MALFORMED_RECORD if bad else None for bad in malformed])
+
+
 def iter_jsonl_tables(stream: Any, source: str, cfg: InputConfig | None = None) -> Iterator[pa.Table]:
-    """Decompressed JSONL stream -> document tables; a malformed line keeps its id with null text."""
+    """Decompressed JSONL stream -> document tables (with a ``reason`` column). A line that is
+    not a JSON object becomes a ``malformed_record`` reject, never a silent drop; blank lines
+    are no records."""
     cfg = cfg or InputConfig()
     rows: list[dict] = []
+    malformed: list[bool] = []
     for number, line in enumerate(_iter_lines(stream), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except ValueError:
-            record = {}
-        rows.append(normalise_record(record, source, number, cfg))
+            record = None
+        bad = not isinstance(record, dict)
+        rows.append(normalise_record({} if bad else record, source, number, cfg))
+        malformed.append(bad)
         if len(rows) >= cfg.rows_per_batch:
-            yield pa.Table.from_pylist(rows, schema=schema.DOCUMENT_SCHEMA)
-            rows = []
+            yield _document_table(rows, malformed)
+            rows, malformed = [], []
     if rows:
-        yield pa.Table.from_pylist(rows, schema=schema.DOCUMENT_SCHEMA)
+        yield _document_table(rows, malformed)
 
 
 def iter_parquet_tables(source_file: Any, source: str, cfg: InputConfig | None = None) -> Iterator[pa.Table]:
@@ -379,7 +397,7 @@ def iter_parquet_tables(source_file: Any, source: str, cfg: InputConfig | None =
             for record in batch.to_pylist():
                 number += 1
                 rows.append(normalise_record(record, source, number, cfg))
-            yield pa.Table.from_pylist(rows, schema=schema.DOCUMENT_SCHEMA)
+            yield _document_table(rows, [False] * len(rows))
         pa.default_memory_pool().release_unused()
 
 
@@ -457,7 +475,7 @@ def __getattr__(name: str) -> Any:
 
 def read_documents(files: list[str], cfg: InputConfig | None = None,
                    storage: st.StorageConfig | None = None) -> Any:
-    """A Ray Dataset with ``schema.DOCUMENT_SCHEMA`` from document files (all local or all s3://)."""
+    """A Ray Dataset with :data:`READ_SCHEMA` from document files (all local or all s3://)."""
     import ray.data
 
     if not files:

@@ -21,7 +21,7 @@ import pyarrow as pa
 from operators import storage
 from operators.config import to_dict
 from operators.recipe import PipelineConfig, enabled_filter_stages, stage_reasons
-from operators.schema import LANGUAGE, TEXT, alive_mask
+from operators.schema import LANGUAGE, TEXT, alive_mask, with_reason
 from operators.stats import BatchStats, check_accounting, funnel
 from operators.writer import write_shards, write_work_shard
 
@@ -38,8 +38,10 @@ def annotate_batch(table: pa.Table, cfg: PipelineConfig) -> pa.Table:
 
             table = rewrite_math_html(table, cfg.math)
         table = extract.extract_batch(table, cfg.extract)
-    elif cfg.filters.language is not None:
-        table = _ensure_language(table, cfg)
+    else:
+        table = reject_empty_texts(table, cfg.extract.min_text_chars)
+        if cfg.filters.language is not None:
+            table = _ensure_language(table, cfg)
     for _, module, stage_cfg in enabled_filter_stages(cfg):
         table = module.apply(table, stage_cfg)
     return table
@@ -58,6 +60,26 @@ def annotate_slices(table: pa.Table, cfg: PipelineConfig, rows: int) -> Iterator
         yield annotate_batch(table.slice(start, rows), cfg)
     if table.num_rows == 0:
         yield annotate_batch(table, cfg)
+
+
+def reject_empty_texts(table: pa.Table, min_chars: int) -> pa.Table:
+    """Name ``empty_text`` on document-file rows whose text is missing or, stripped, shorter
+    than ``min_chars`` (at least 1): the rule extraction applies to crawled pages.
+
+    >>> import pyarrow as pa
+    >>> t = pa.table({"id": ["a", "b", "c"], "text": ["ok", "  ", None]})
+    >>> reject_empty_texts(t, 1).column("reason").to_pylist()
+    [None, 'empty_text', 'empty_text']
+    """
+    import pyarrow.compute as pc
+
+    from operators.extract import EMPTY_TEXT
+
+    if table.num_rows == 0:
+        return table
+    length = pc.utf8_length(pc.utf8_trim_whitespace(table.column(TEXT)))
+    short = pc.fill_null(pc.less(length, max(1, min_chars)), True).to_pylist()
+    return with_reason(table, [EMPTY_TEXT if s else None for s in short])
 
 
 def _ensure_language(table: pa.Table, cfg: PipelineConfig) -> pa.Table:
@@ -102,19 +124,6 @@ def _select_inputs(plan, cfg: PipelineConfig, ledger_uri: str | None, max_files:
     return plan, ledger
 
 
-def blocks_per_file(n_files: int, task_slots: int) -> int:
-    """How many pieces each WARC read block is split into: 1 (read fused with the per-batch
-    operators, one task per file) when there are at least as many files as tasks can run at
-    once, else enough for about two pieces per task slot.
-
-    >>> blocks_per_file(8, 2), blocks_per_file(1, 2), blocks_per_file(3, 16)
-    (1, 4, 11)
-    """
-    if n_files == 0 or n_files >= task_slots:
-        return 1
-    return -(-2 * task_slots // n_files)
-
-
 def task_slots(cfg: PipelineConfig) -> int:
     """Per-batch tasks the connected Ray cluster can run at once (its CPUs / CPUs per task);
     0 before Ray is started (Ray Data then starts a local one on first use)."""
@@ -125,21 +134,21 @@ def task_slots(cfg: PipelineConfig) -> int:
     return int(ray.cluster_resources().get("CPU", 0) // cfg.resources.cpus_per_task)
 
 
-def read_inputs(plan, cfg: PipelineConfig, split: int = 1):
-    """One Ray Dataset over the WARC and document files of an input plan (``io.expand_inputs``);
-    ``split``: see :func:`blocks_per_file`."""
+def read_inputs(plan, cfg: PipelineConfig, slots: int = 0) -> list:
+    """Ray Datasets over the WARC and the document files of an input plan
+    (``io.expand_inputs``): one per kind present, for :func:`stream` to map each on its own
+    (a union before the per-batch operators would stop Ray Data from fusing them with either
+    read). ``slots``: :func:`task_slots`, for how WARC files are cut into read tasks
+    (``warc.read_warc``)."""
     from operators import io, warc
 
     parts = []
     if plan.warc_files:
         parts.append(warc.read_warc(plan.warc_files, cfg.warc, cfg.storage, num_cpus=cfg.resources.cpus_per_task,
-                                    blocks_per_file=split))
+                                    task_slots=slots))
     if plan.document_files:
         parts.append(io.read_documents(plan.document_files, cfg.input, cfg.storage))
-    ds = parts[0]
-    for other in parts[1:]:
-        ds = ds.union(other)
-    return ds
+    return parts
 
 
 def _merge_stats(ds) -> BatchStats:
@@ -155,18 +164,25 @@ def _needs_global_stage(cfg: PipelineConfig) -> bool:
     return any(x is not None for x in (d.exact, d.fuzzy, d.lines, d.paragraphs))
 
 
-def stream(ds, cfg: PipelineConfig, writer: Callable[..., pa.Table], writer_kwargs: dict[str, Any]):
-    """The per-batch part of the job: annotate each block of ``ds`` and write it with ``writer``.
+def stream(parts: list, cfg: PipelineConfig, writer: Callable[..., pa.Table], writer_kwargs: dict[str, Any]):
+    """The per-batch part of the job: annotate each block of the ``parts`` (from
+    :func:`read_inputs`) and write it with ``writer``; one Dataset of the writer's small
+    per-block results.
 
-    Read -> annotate -> write fuse into one Ray task per input file, so raw HTML never
-    passes through the object store. A ``batch_size`` on these maps would stop Ray Data from
-    fusing them with the read, so they take whole read blocks (annotated in
-    ``resources.batch_size``-row slices; each slice becomes a shard).
+    Read -> annotate -> write fuse into one Ray task per read unit (a file, or a byte range
+    of one: ``warc.read_warc``), so raw HTML never passes through the object store. A
+    ``batch_size`` on these maps would stop Ray Data from fusing them with the read, so they
+    take whole read blocks (annotated in ``resources.batch_size``-row slices; each slice
+    becomes a shard). Each part is mapped on its own and only the results are unioned, so
+    WARC and document inputs in one run both stay fused.
     """
     res = cfg.resources
     args: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": None, "num_cpus": res.cpus_per_task}
-    annotated = ds.map_batches(annotate_slices, fn_kwargs={"cfg": cfg, "rows": res.batch_size}, **args)
-    return annotated.map_batches(writer, fn_kwargs=writer_kwargs, **args)
+    written = []
+    for ds in parts:
+        annotated = ds.map_batches(annotate_slices, fn_kwargs={"cfg": cfg, "rows": res.batch_size}, **args)
+        written.append(annotated.map_batches(writer, fn_kwargs=writer_kwargs, **args))
+    return written[0].union(*written[1:]) if len(written) > 1 else written[0]
 
 
 def run_pipeline(
@@ -198,7 +214,7 @@ def run_pipeline(
         stats = _empty_stats(cfg, time.time() - start)
         write_outputs(stats, output, cfg.storage)
         return stats
-    ds = read_inputs(plan, cfg, blocks_per_file(len(plan.warc_files), task_slots(cfg)))
+    parts = read_inputs(plan, cfg, task_slots(cfg))
     cleared = ("documents", "rejected", "duplicates", WORK_DIR) if ledger_obj is None else (WORK_DIR,)
     for sub in cleared:
         storage.delete_dir(storage.join(output, sub), cfg.storage)
@@ -206,13 +222,13 @@ def run_pipeline(
     map_args: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": res.batch_size, "num_cpus": res.cpus_per_task}
     extra: dict[str, Any] = {}
     if not _needs_global_stage(cfg):
-        totals = _merge_stats(stream(ds, cfg, write_shards, {"output": output, "storage_cfg": cfg.storage}))
+        totals = _merge_stats(stream(parts, cfg, write_shards, {"output": output, "storage_cfg": cfg.storage}))
         documents_in = totals.documents_in
     else:
         from operators.dedup.stage import apply_dedup
 
         work = storage.join(output, WORK_DIR, "annotated")
-        first = _merge_stats(stream(ds, cfg, write_work_shard, {"work_dir": work, "storage_cfg": cfg.storage}))
+        first = _merge_stats(stream(parts, cfg, write_work_shard, {"work_dir": work, "storage_cfg": cfg.storage}))
         documents_in = first.documents_in
         if first.documents_in:
             final, extra = apply_dedup(work, cfg, output)

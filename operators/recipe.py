@@ -174,11 +174,12 @@ def stage_reasons(cfg: PipelineConfig) -> list[tuple[str, tuple[str, ...]]]:
     from operators.dedup import exact, fuzzy, lines
 
     from operators import math_pages
+    from operators.io import REASONS as READ_REASONS
 
     stages: list[tuple[str, tuple[str, ...]]] = []
     if cfg.math is not None:
         stages.append(("math_prefilter", math_pages.REASONS))
-    stages.append(("extract", tuple(EXTRACT_REASONS)))
+    stages.append(("extract", tuple(EXTRACT_REASONS) + READ_REASONS))  # document files: reading is the extraction
     stages += [(name, tuple(module.REASONS)) for name, module, _ in enabled_filter_stages(cfg)]
     d = cfg.dedup
     if d.lines is not None:

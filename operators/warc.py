@@ -18,7 +18,7 @@ import gzip
 import io
 import logging
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -87,6 +87,9 @@ class WarcConfig:
         also ends a file silently at the first malformed bytes, where strict parsing
         raises and the file's last row says ``corrupt_file``. Every shared real WARC
         (ClueWeb09's WARC/0.18 quirks included) reads identically in both modes.
+    split_min_bytes: when a run has fewer WARC files than four per task slot, ``.gz`` files
+        are read in byte ranges of at least this size, each its own task (see
+        :func:`plan_ranges`), so one large crawl file keeps every CPU busy.
     """
 
     max_html_bytes: int | None = 10 * 1024 * 1024
@@ -94,8 +97,11 @@ class WarcConfig:
     max_batch_bytes: int = 64 * 1024 * 1024
     manifest_base: str = "s3://commoncrawl/"
     quirks_mode: bool = False
+    split_min_bytes: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
+        if self.split_min_bytes < 1:
+            raise ValueError(f"WarcConfig.split_min_bytes must be >= 1, got {self.split_min_bytes}")
         if self.max_html_bytes is not None and self.max_html_bytes < 1:
             raise ValueError(f"WarcConfig.max_html_bytes must be >= 1 or null, got {self.max_html_bytes}")
         if self.rows_per_batch < 1:
@@ -374,17 +380,21 @@ def _record_row(record: Any, source: str, cfg: WarcConfig, response_type: int) -
     return _row(rid, url, source, date, None, html, charset)
 
 
-def iter_warc_rows(stream: BinaryIO | Any, source: str, cfg: WarcConfig | None = None) -> Iterator[dict]:
+def iter_warc_rows(stream: BinaryIO | Any, source: str, cfg: WarcConfig | None = None, *,
+                   stop: Callable[[int], bool] | None = None, corrupt_id: str | None = None) -> Iterator[dict]:
     """One row (a dict with the :data:`WARC_SCHEMA` fields) per record of a WARC stream.
 
     ``stream`` holds the raw file bytes (gzip/zstd members are detected by FastWARC); it
     need not be seekable. ``source`` is stored in every row (the file's URI). A file that
     fails to parse, or holds no WARC record at all, ends with one ``corrupt_file`` row whose
-    id is ``<source>#corrupt``.
+    id is ``corrupt_id`` (default ``<source>#corrupt``). ``stop(offset)`` (byte ranges, see
+    :func:`iter_warc_range_tables`) ends the rows before the first record at whose stream
+    offset it says True.
     """
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
     cfg = cfg or WarcConfig()
+    corrupt_id = corrupt_id or f"{source}#corrupt"
     response_type = int(WarcRecordType.response)
     reader = _ensure_tell(stream)
     records = ArchiveIterator(reader, parse_http=False, auto_decode="none", quirks_mode=cfg.quirks_mode)
@@ -395,13 +405,15 @@ def iter_warc_rows(stream: BinaryIO | Any, source: str, cfg: WarcConfig | None =
         except StopIteration:
             if n_records == 0:
                 log.warning("no WARC record found in %s", source)
-                yield _row(f"{source}#corrupt", None, source, None, SKIP_CORRUPT_FILE)
+                yield _row(corrupt_id, None, source, None, SKIP_CORRUPT_FILE)
             return
         except BaseException as exc:  # fastwarc panics are BaseExceptions; see _is_panic
             if not isinstance(exc, (OSError, ValueError, EOFError)) and not _is_panic(exc):
                 raise
             log.warning("stopped reading corrupt WARC %s: %s", source, exc)
-            yield _row(f"{source}#corrupt", None, source, None, SKIP_CORRUPT_FILE)
+            yield _row(corrupt_id, None, source, None, SKIP_CORRUPT_FILE)
+            return
+        if stop is not None and stop(record.stream_pos):
             return
         n_records += 1
         try:
@@ -419,12 +431,13 @@ def rows_to_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=WARC_SCHEMA)
 
 
-def iter_warc_tables(stream: Any, source: str, cfg: WarcConfig | None = None) -> Iterator[pa.Table]:
-    """:func:`iter_warc_rows` in Arrow tables of at most ``cfg.rows_per_batch`` rows."""
+def iter_warc_tables(stream: Any, source: str, cfg: WarcConfig | None = None, **row_args: Any) -> Iterator[pa.Table]:
+    """:func:`iter_warc_rows` (``row_args`` go to it) in Arrow tables of at most
+    ``cfg.rows_per_batch`` rows."""
     cfg = cfg or WarcConfig()
     rows: list[dict] = []
     size = 0
-    for row in iter_warc_rows(stream, source, cfg):
+    for row in iter_warc_rows(stream, source, cfg, **row_args):
         rows.append(row)
         size += len(row["html"] or b"")
         if len(rows) >= cfg.rows_per_batch or size >= cfg.max_batch_bytes:
@@ -432,6 +445,149 @@ def iter_warc_tables(stream: Any, source: str, cfg: WarcConfig | None = None) ->
             rows, size = [], 0
     if rows:
         yield rows_to_table(rows)
+
+
+# --- byte ranges ----------------------------------------------------------------------------
+# A WARC.gz file holds one gzip member per record (the WARC 1.1 specification's Annex D,
+# "record-at-time compression"; how Common Crawl writes them), so any byte offset can be moved forward to
+# the next record: the next gzip header whose member decompresses to "WARC/". A range owns
+# the records whose member starts in [start, end): consecutive ranges read every record
+# once. A file gzipped as one stream has no member start past 0: its first range reads it
+# all and the others find nothing.
+
+GZIP_MAGIC = b"\x1f\x8b\x08"
+_SCAN_BYTES = 1 << 20  # bytes scanned per read while looking for a member start
+_PROBE_BYTES = 4096  # compressed bytes decompressed to check a candidate member
+_READ_CHUNK = 8 << 20  # one positional read (one ranged GET on S3) per chunk
+UNITS_PER_SLOT = 4  # split files while there are fewer read units than this per task slot
+
+
+def _is_member_start(head: bytes) -> bool:
+    """True when ``head`` (bytes at an offset) begins a gzip member holding a WARC record."""
+    if not head.startswith(GZIP_MAGIC):
+        return False
+    try:
+        return zlib.decompressobj(31).decompress(head, 8).startswith(b"WARC/")
+    except zlib.error:
+        return False
+
+
+def next_member_start(read_at: Callable[[int, int], bytes], offset: int, end: int) -> int | None:
+    """The first offset in [offset, end) where a WARC record's gzip member starts, or None.
+
+    ``read_at(n, pos)`` returns up to ``n`` bytes at ``pos`` (fewer only at the end of file).
+
+    >>> import gzip
+    >>> data = gzip.compress(b"WARC/1.1 a") + gzip.compress(b"WARC/1.1 b")
+    >>> second = len(gzip.compress(b"WARC/1.1 a"))
+    >>> read_at = lambda n, pos: data[pos:pos + n]
+    >>> next_member_start(read_at, 1, len(data)) == second, next_member_start(read_at, second + 1, len(data))
+    (True, None)
+    """
+    pos = offset
+    while pos < end:
+        buf = read_at(_SCAN_BYTES + _PROBE_BYTES, pos)
+        limit = min(len(buf), _SCAN_BYTES, end - pos)
+        i = buf.find(GZIP_MAGIC, 0, limit + len(GZIP_MAGIC) - 1)
+        while 0 <= i < limit:
+            if _is_member_start(buf[i:i + _PROBE_BYTES]):
+                return pos + i
+            i = buf.find(GZIP_MAGIC, i + 1, limit + len(GZIP_MAGIC) - 1)
+        if len(buf) <= _SCAN_BYTES:  # end of file
+            return None
+        pos += _SCAN_BYTES
+    return None
+
+
+def is_splittable(path: str) -> bool:
+    """Gzip WARC files can be read in byte ranges; plain and zstd files cannot."""
+    return path.lower().endswith(".gz")
+
+
+def plan_ranges(files: list[tuple[str, int]], task_slots: int, min_bytes: int) -> list[tuple[str, int, int]]:
+    """Read units ``(path, start, end)`` for ``(path, size)`` files: one per file while there
+    are at least :data:`UNITS_PER_SLOT` files per task slot; else each file is cut into up to
+    enough ranges (of at least ``min_bytes``) for that many units per slot.
+
+    >>> plan_ranges([("a.warc.gz", 100)], task_slots=2, min_bytes=30)
+    [('a.warc.gz', 0, 34), ('a.warc.gz', 34, 68), ('a.warc.gz', 68, 100)]
+    >>> plan_ranges([("a.warc.gz", 100)] * 8, task_slots=2, min_bytes=1)[:2]
+    [('a.warc.gz', 0, 100), ('a.warc.gz', 0, 100)]
+    """
+    want = UNITS_PER_SLOT * task_slots
+    units: list[tuple[str, int, int]] = []
+    for path, size in files:
+        pieces = 1
+        if len(files) < want and is_splittable(path):
+            pieces = max(1, min(-(-want // len(files)), size // min_bytes))
+        step = -(-size // pieces) if size else 0
+        bounds = [min(size, k * step) for k in range(pieces)] + [size]
+        units += [(path, bounds[k], bounds[k + 1]) for k in range(pieces)]
+    return units
+
+
+class _RangeReader:
+    """Sequential reads from ``offset`` of a random-access file, in :data:`_READ_CHUNK`-byte
+    positional reads, each retried on transient errors (a connection reset re-reads one
+    chunk; it does not fail the file). ``tell()`` is the absolute offset."""
+
+    def __init__(self, read_at: Callable[[int, int], bytes], offset: int) -> None:
+        self._read_at = read_at
+        self._pos = offset  # file offset of _buf[_i]
+        self._buf = b""
+        self._i = 0
+
+    def read(self, size: int = -1) -> bytes:
+        parts = []
+        want = size if size is not None and size >= 0 else None
+        while want is None or want > 0:
+            if self._i == len(self._buf):
+                self._pos += len(self._buf)
+                self._buf, self._i = self._read_at(_READ_CHUNK, self._pos), 0
+                if not self._buf:
+                    break
+            stop = len(self._buf) if want is None else min(len(self._buf), self._i + want)
+            parts.append(self._buf[self._i:stop])
+            if want is not None:
+                want -= stop - self._i
+            self._i = stop
+        return b"".join(parts)
+
+    def tell(self) -> int:
+        return self._pos + self._i
+
+    def peek(self, pos: int, n: int) -> bytes:
+        """Up to ``n`` bytes at file offset ``pos`` from the buffer, else from the file."""
+        i = pos - self._pos
+        if 0 <= i and i + n <= len(self._buf):
+            return self._buf[i:i + n]
+        return self._read_at(n, pos)
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+
+def iter_warc_range_tables(read_at: Callable[[int, int], bytes], source: str, start: int, end: int,
+                           cfg: WarcConfig | None = None) -> Iterator[pa.Table]:
+    """:func:`iter_warc_tables` for the records whose gzip member starts in [start, end) of
+    a WARC.gz file (see "byte ranges" above); ``read_at(n, pos)`` reads the file."""
+    cfg = cfg or WarcConfig()
+    begin = 0 if start == 0 else next_member_start(read_at, start, end)
+    if begin is None:
+        return
+
+    reader = _RangeReader(read_at, begin)
+
+    def stop(offset: int) -> bool:
+        # Only at a real member start, where the next range begins: inside a member holding
+        # several records (a file gzipped as one stream) FastWARC reports offsets within it.
+        return offset >= end and _is_member_start(reader.peek(offset, _PROBE_BYTES))
+
+    corrupt_id = f"{source}#corrupt" if begin == 0 else f"{source}#corrupt@{begin}"
+    yield from iter_warc_tables(reader, source, cfg, stop=stop, corrupt_id=corrupt_id)
 
 
 def expand_manifest(uri: str, base: str = "s3://commoncrawl/", storage: st.StorageConfig | None = None) -> list[str]:
@@ -490,26 +646,85 @@ def _ray_datasource_class() -> type:
     return WarcDatasource
 
 
+def _read_unit(fs: Any, path: str, start: int, end: int, size: int, cfg: WarcConfig,
+               storage_cfg: st.StorageConfig, source: str) -> Iterator[pa.Table]:
+    """One read task of :class:`WarcRangeDatasource`: the records of ``path[start:end]``."""
+    if source.startswith("s3://"):
+        st.start_jitter(storage_cfg)
+    attempts = storage_cfg.retries
+    f = st.with_retries(lambda: fs.open_input_file(path), attempts=attempts)
+
+    def read_at(n: int, pos: int) -> bytes:
+        n = min(n, size - pos)
+        return st.with_retries(lambda: f.read_at(n, pos), attempts=attempts) if n > 0 else b""
+
+    try:
+        yield from iter_warc_range_tables(read_at, source, start, end, cfg)
+    finally:
+        f.close()
+
+
+def _ray_range_datasource_class() -> type:
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+
+    class WarcRangeDatasource(Datasource):
+        """Byte ranges of WARC.gz files as read tasks (:func:`plan_ranges`), each streaming the
+        records whose gzip member starts in its range; shows as ``ReadWarc`` in plans."""
+
+        def __init__(self, units: list[tuple[str, int, int, int]], *, filesystem: Any, cfg: WarcConfig,
+                     storage: st.StorageConfig, uri_prefix: str = "") -> None:
+            self._units = units  # (path, start, end, file size)
+            self._fs = filesystem
+            self._warc_cfg = cfg
+            self._storage_cfg = storage
+            self._uri_prefix = uri_prefix
+
+        def get_name(self) -> str:
+            return "Warc"
+
+        def estimate_inmemory_data_size(self) -> int | None:
+            return sum(end - start for _, start, end, _ in self._units)
+
+        def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
+                           data_context: Any = None) -> list:
+            import functools
+
+            tasks = []
+            for path, start, end, size in self._units:
+                meta = BlockMetadata(num_rows=None, size_bytes=end - start, exec_stats=None, input_files=(path,))
+                fn = functools.partial(_read_unit, self._fs, path, start, end, size, self._warc_cfg,
+                                       self._storage_cfg, self._uri_prefix + path)
+                tasks.append(ReadTask(fn, meta, per_task_row_limit=per_task_row_limit))
+            return tasks
+
+    WarcRangeDatasource.__qualname__ = "WarcRangeDatasource"
+    return WarcRangeDatasource
+
+
 def __getattr__(name: str) -> Any:
     # WarcDatasource is built lazily so importing this module does not import Ray.
-    if name == "WarcDatasource":
-        cls = _ray_datasource_class()
-        globals()["WarcDatasource"] = cls
+    builders = {"WarcDatasource": _ray_datasource_class, "WarcRangeDatasource": _ray_range_datasource_class}
+    if name in builders:
+        cls = builders[name]()
+        globals()[name] = cls
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_warc(paths: list[str], cfg: WarcConfig | None = None, storage: st.StorageConfig | None = None,
-              *, num_cpus: float | None = None, blocks_per_file: int = 1) -> Any:
+              *, num_cpus: float | None = None, task_slots: int = 0) -> Any:
     """A Ray Dataset with :data:`WARC_SCHEMA`, one row per WARC record of ``paths``.
 
     ``paths`` are file URIs (all local or all ``s3://``), as produced by
-    ``operators.io.expand_inputs``. One read task per file. With ``blocks_per_file=1`` its
-    output is never split: the per-batch operators that follow (asking for the same
-    ``num_cpus``) are then fused into that task, so raw HTML stays inside the worker instead
-    of passing through the object store (a Common Crawl file, ~1 GB, is a natural unit of
-    work). With more, each block the read emits is split that many ways and the operators
-    run as separate tasks on the pieces: fewer files than CPUs still use every CPU.
+    ``operators.io.expand_inputs``; ``task_slots`` is how many read tasks the cluster runs
+    at once (0: unknown). Read units are whole files, or byte ranges of ``.gz`` files when
+    there are fewer than :data:`UNITS_PER_SLOT` files per slot (:func:`plan_ranges`). Unit
+    outputs are never split: the per-batch operators that follow (asking for the same
+    ``num_cpus``) are fused into each read task, so raw HTML stays inside the worker instead
+    of passing through the object store. Only files that cannot be cut (plain or zstd WARC)
+    and are fewer than the slots fall back to splitting each block the read emits
+    (:func:`split_blocks`; the operators then run as separate tasks on the pieces).
     """
     import ray.data
 
@@ -518,13 +733,40 @@ def read_warc(paths: list[str], cfg: WarcConfig | None = None, storage: st.Stora
     kinds = {st.is_s3(p) for p in paths}
     if len(kinds) > 1:
         raise ValueError("read_warc: mix of local paths and s3:// URIs; run them as separate inputs")
+    cfg = cfg or WarcConfig()
+    storage = storage or st.DEFAULT_STORAGE
     fs, _ = st.resolve(paths[0], storage)
     fs_paths = [st.resolve(p, storage)[1] for p in paths]
     prefix = "s3://" if st.is_s3(paths[0]) else ""
-    datasource = __getattr__("WarcDatasource")(
-        fs_paths, cfg=cfg, storage=storage, uri_prefix=prefix, filesystem=fs,
-    )
     kwargs = {"num_cpus": num_cpus} if num_cpus is not None else {}
-    if blocks_per_file < 1:
-        raise ValueError(f"read_warc: blocks_per_file = {blocks_per_file}; use 1 or more")
+    if task_slots and len(paths) < UNITS_PER_SLOT * task_slots and all(map(is_splittable, paths)):
+        infos = st.with_retries(lambda: fs.get_file_info(fs_paths), attempts=storage.retries)
+        sizes = {p: info.size for p, info in zip(fs_paths, infos)}
+        units = [(p, a, b, sizes[p]) for p, a, b in plan_ranges(list(sizes.items()), task_slots, cfg.split_min_bytes)]
+        if len(units) > len(paths):  # some file is cut (the others are too small)
+            datasource = __getattr__("WarcRangeDatasource")(units, filesystem=fs, cfg=cfg, storage=storage,
+                                                            uri_prefix=prefix)
+            return ray.data.read_datasource(datasource, override_num_blocks=len(units), **kwargs)
+        return _read_whole_files(fs, fs_paths, cfg, storage, prefix, 1, kwargs)
+    return _read_whole_files(fs, fs_paths, cfg, storage, prefix, split_blocks(len(fs_paths), task_slots), kwargs)
+
+
+def _read_whole_files(fs: Any, fs_paths: list[str], cfg: WarcConfig, storage: st.StorageConfig, prefix: str,
+                      blocks_per_file: int, kwargs: dict) -> Any:
+    import ray.data
+
+    datasource = __getattr__("WarcDatasource")(fs_paths, cfg=cfg, storage=storage, uri_prefix=prefix, filesystem=fs)
     return ray.data.read_datasource(datasource, override_num_blocks=len(fs_paths) * blocks_per_file, **kwargs)
+
+
+def split_blocks(n_files: int, task_slots: int) -> int:
+    """How many pieces each read block of uncuttable files is split into: 1 (read fused with
+    the per-batch operators, one task per file) when there are at least as many files as
+    tasks can run at once, else enough for about two pieces per task slot.
+
+    >>> split_blocks(8, 2), split_blocks(1, 2), split_blocks(3, 16), split_blocks(1, 0)
+    (1, 4, 11, 1)
+    """
+    if n_files == 0 or n_files >= task_slots:
+        return 1
+    return -(-2 * task_slots // n_files)

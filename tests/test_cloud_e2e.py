@@ -304,6 +304,7 @@ class FaultProxy:
 def test_run_retries_through_slowdown_and_connection_resets(ray_s3, moto_s3: S3Endpoint, sample: list[Path],
                                                             local_runs) -> None:
     from operators.pipeline import run_pipeline
+    from operators.warc import plan_ranges
 
     client = moto_s3.client()
     bucket = moto_s3.new_bucket("flaky")
@@ -312,9 +313,17 @@ def test_run_retries_through_slowdown_and_connection_resets(ray_s3, moto_s3: S3E
     with FaultProxy(moto_s3.endpoint_url) as proxy:
         cfg = dataclasses.replace(base, storage=StorageConfig(endpoint_url=proxy.url, retries=10))
         stats = run_pipeline(cfg, [f"s3://{bucket}/in/"], f"s3://{bucket}/out", log=lambda _: None)
+        # the same files cut into byte ranges: ranged GETs, each retried on its own
+        ranged = dataclasses.replace(cfg, warc=dataclasses.replace(cfg.warc, split_min_bytes=8 * 1024))
+        assert len(plan_ranges([(str(p), p.stat().st_size) for p in sample], 2, 8 * 1024)) > len(sample)
+        before = proxy.requests
+        ranged_stats = run_pipeline(ranged, [f"s3://{bucket}/in/"], f"s3://{bucket}/ranges", log=lambda _: None)
+        assert proxy.requests > before
     # the faults were really served, and enough of them to hit reads, listings and writes alike
     assert proxy.slowdowns >= 5 and proxy.resets >= 3, (proxy.requests, proxy.slowdowns, proxy.resets)
     s3_rows = (_rows_s3(client, bucket, "out/documents/"), _rows_s3(client, bucket, "out/rejected/"))
     _assert_same_documents(s3_rows, local_runs("fineweb"), uris, sample)
-    assert stats["documents_in"] == N_PAGES
+    assert stats["documents_in"] == ranged_stats["documents_in"] == N_PAGES
+    ranged_rows = (_rows_s3(client, bucket, "ranges/documents/"), _rows_s3(client, bucket, "ranges/rejected/"))
+    _assert_same_documents(ranged_rows, local_runs("fineweb"), uris, sample)
     assert json.loads(client.get_object(Bucket=bucket, Key="out/stats.json")["Body"].read())["documents_in"] == N_PAGES

@@ -12,7 +12,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from operators import io as rio
-from operators import schema
 from operators.io import InputConfig, InputError, expand_inputs, registered_domain
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -110,14 +109,23 @@ def test_jsonl_zstd_and_missing_fields(tmp_path):
     path = tmp_path / "docs.jsonl.zst"
     path.write_bytes(zstandard.ZstdCompressor().compress(raw))
     table = _read(str(path))
-    assert table.schema == schema.DOCUMENT_SCHEMA
+    assert table.schema == rio.READ_SCHEMA
     rows = table.to_pylist()
     assert [r["id"] for r in rows] == ["a", f"{path}#2", "7", f"{path}#5"]
     assert [r["text"] for r in rows] == ["hello", "no id here", None, None]
+    assert [r["reason"] for r in rows] == [None, None, None, rio.MALFORMED_RECORD]  # "not json": counted, not dropped
     assert rows[0]["domain"] == "a.org" and rows[0]["language"] == "en" and rows[0]["language_score"] == 0.9
     assert rows[0]["warc_date"].year == 2024
     assert rows[1]["url"] is None and rows[1]["domain"] is None
     assert {r["source"] for r in rows} == {str(path)}
+
+
+def test_a_line_that_is_no_json_object_is_a_named_reject(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"id": "ok", "text": "fine"}\n{\n"pages": 3,\n[1, 2]\n"just a string"\n}\n')
+    rows = _read(str(path)).to_pylist()
+    assert [r["id"] for r in rows] == ["ok"] + [f"{path}#{n}" for n in range(2, 7)]
+    assert [r["reason"] for r in rows] == [None] + [rio.MALFORMED_RECORD] * 5
 
 
 def test_parquet_with_custom_columns(tmp_path):
@@ -174,7 +182,7 @@ def test_read_documents_with_ray(ray_cluster, tmp_path):
     plan = expand_inputs([str(tmp_path)])
     ds = rio.read_documents(plan.document_files)
     table = pa.concat_tables(ds.iter_batches(batch_format="pyarrow", batch_size=None))
-    assert table.schema.equals(schema.DOCUMENT_SCHEMA)
+    assert table.schema.equals(rio.READ_SCHEMA)
     assert sorted(table.column("id").to_pylist()) == ["j1", "j2", "p1", "p2", "z1"]
     by_id = {r["id"]: r for r in table.to_pylist()}
     assert by_id["z1"]["domain"] == "z.com" and by_id["z1"]["source"] == str(zst)

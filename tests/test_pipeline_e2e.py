@@ -158,26 +158,86 @@ def test_ray_keeps_what_the_plain_loop_keeps_and_fuses_the_read(ray_local, sampl
 
 
 @pytest.mark.ray
-def test_one_file_is_split_over_the_cpus_and_keeps_the_same_documents(ray_local, sample, tmp_path, capsys):
-    """Fewer files than CPUs: the read is split (not fused) so every CPU works on the file,
-    and the output is what the fused run writes."""
+def test_crawls_and_document_files_in_one_run_stay_fused_and_are_all_accounted(ray_local, sample, tmp_path, capsys):
+    """A folder holding WARC and JSONL files: each read keeps its own fused chain (a union
+    before the maps would push raw HTML through the object store), and every JSONL line is
+    kept or named: a line that is no JSON object is ``malformed_record``, a blank text is
+    ``empty_text`` (not a language reject)."""
     from operators import io
-    from operators.pipeline import blocks_per_file, read_inputs, run_pipeline, stream, task_slots
+    from operators.pipeline import read_inputs, run_pipeline, stream
     from operators.writer import write_shards
 
     paths, _ = sample
     cfg = load_recipe("fineweb")
-    assert task_slots(cfg) == 2 and blocks_per_file(1, 2) == 4
-    stats = run_pipeline(cfg, paths[:1], str(tmp_path / "split"), log=lambda _: None)
-    plan = io.expand_inputs(paths[:1], cfg.storage, cfg.input)
-    fused = stream(read_inputs(plan, cfg), cfg, write_shards, {"output": str(tmp_path / "fused")})
-    fused.materialize()
+    warc_only = run_pipeline(cfg, [paths[0]], str(tmp_path / "warc"), log=lambda _: None)
+    good = _read_dir(tmp_path / "warc" / "documents")[0]["text"]  # a text these filters keep
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "d1", "text": good}) + "\n" + json.dumps({"id": "d2", "text": "   "})
+                    + "\n" + '{"pages": 3,\n' + json.dumps({"id": "d4"}) + "\n")
+    plan = io.expand_inputs([paths[0], str(docs)], cfg.storage, cfg.input)
+    stream(read_inputs(plan, cfg), cfg, write_shards, {"output": str(tmp_path / "plan")}).explain()
+    assert "ReadWarc->MapBatches(annotate_slices)->MapBatches(write_shards)" in capsys.readouterr().out
+    stats = run_pipeline(cfg, [paths[0], str(docs)], str(tmp_path / "out"), log=lambda _: None)
+    assert stats["documents_in"] == warc_only["documents_in"] + 4
+    extra = {k: v - warc_only["rejected"].get(k, 0) for k, v in stats["rejected"].items()}
+    assert extra.get(io.MALFORMED_RECORD) == 1 and extra.get("empty_text") == 2, extra
+    rejected = {r["id"]: r["reason"] for r in _read_dir(tmp_path / "out" / "rejected")}
+    assert rejected["d2"] == rejected["d4"] == "empty_text" and rejected[f"{docs}#3"] == io.MALFORMED_RECORD
+    kept = {r["id"] for r in _read_dir(tmp_path / "out" / "documents")}
+    assert "d1" in kept and stats["documents_out"] == warc_only["documents_out"] + 1
+
+
+def _same_output(a: Path, b: Path) -> None:
     for sub in ("documents", "rejected"):
-        split_rows = sorted(_read_dir(tmp_path / "split" / sub), key=lambda r: r["id"])
-        fused_rows = sorted(_read_dir(tmp_path / "fused" / sub), key=lambda r: r["id"])
-        assert split_rows == fused_rows and split_rows, sub
-    assert stats["documents_in"] == len(_read_dir(tmp_path / "split" / "documents")) + sum(stats["rejected"].values())
-    stream(read_inputs(plan, cfg, split=4), cfg, write_shards, {"output": str(tmp_path / "plan")}).explain()
+        rows_a = sorted(_read_dir(a / sub), key=lambda r: r["id"])
+        rows_b = sorted(_read_dir(b / sub), key=lambda r: r["id"])
+        assert rows_a == rows_b and rows_a, sub
+
+
+@pytest.mark.ray
+def test_one_gzip_file_is_cut_into_fused_byte_ranges_with_the_same_documents(ray_local, sample, tmp_path, capsys):
+    """Fewer files than four per CPU: a .warc.gz file is read in byte ranges, each range one
+    fused read -> annotate -> write task, and the output is what the whole-file run writes."""
+    from dataclasses import replace
+
+    from operators import io, warc
+    from operators.pipeline import read_inputs, run_pipeline, stream, task_slots
+    from operators.writer import write_shards
+
+    paths, _ = sample
+    base = load_recipe("fineweb")
+    cfg = replace(base, warc=replace(base.warc, split_min_bytes=4096))
+    assert task_slots(cfg) == 2
+    assert len(warc.plan_ranges([(paths[0], os.path.getsize(paths[0]))], 2, 4096)) == 8
+    stats = run_pipeline(cfg, paths[:1], str(tmp_path / "ranges"), log=lambda _: None)
+    plan = io.expand_inputs(paths[:1], cfg.storage, cfg.input)
+    stream(read_inputs(plan, cfg), cfg, write_shards, {"output": str(tmp_path / "whole")}).materialize()
+    _same_output(tmp_path / "ranges", tmp_path / "whole")
+    assert stats["documents_in"] == len(_read_dir(tmp_path / "ranges" / "documents")) + sum(stats["rejected"].values())
+    stream(read_inputs(plan, cfg, slots=2), cfg, write_shards, {"output": str(tmp_path / "plan")}).explain()
+    assert "ReadWarc->MapBatches(annotate_slices)->MapBatches(write_shards)" in capsys.readouterr().out
+
+
+@pytest.mark.ray
+def test_one_plain_warc_file_is_split_over_the_cpus_with_the_same_documents(ray_local, sample, tmp_path, capsys):
+    """An uncompressed WARC cannot be cut at member boundaries: with fewer files than CPUs
+    each read block is split (not fused) so every CPU works, and the output is unchanged."""
+    import gzip
+
+    from operators import io, warc
+    from operators.pipeline import read_inputs, run_pipeline, stream
+    from operators.writer import write_shards
+
+    paths, _ = sample
+    plain = tmp_path / "one.warc"
+    plain.write_bytes(gzip.decompress(Path(paths[0]).read_bytes()))
+    cfg = load_recipe("fineweb")
+    assert warc.split_blocks(1, 2) == 4
+    run_pipeline(cfg, [str(plain)], str(tmp_path / "split"), log=lambda _: None)
+    plan = io.expand_inputs([str(plain)], cfg.storage, cfg.input)
+    stream(read_inputs(plan, cfg), cfg, write_shards, {"output": str(tmp_path / "whole")}).materialize()
+    _same_output(tmp_path / "split", tmp_path / "whole")
+    stream(read_inputs(plan, cfg, slots=2), cfg, write_shards, {"output": str(tmp_path / "plan")}).explain()
     out = capsys.readouterr().out
     assert "TaskPoolMapOperator[ReadWarc]" in out and "ReadWarc->MapBatches" not in out, out  # not fused
 

@@ -6,6 +6,7 @@ import collections
 import gzip
 import io
 import os
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -240,6 +241,70 @@ def test_config_rejects_bad_values():
         WarcConfig(rows_per_batch=0)
 
 
+def _pread(path: Path):
+    data = path.read_bytes()
+    return lambda n, pos: data[pos:pos + n]
+
+
+def _range_rows(path: Path, pieces: int, read_at=None) -> list[dict]:
+    read_at = read_at or _pread(path)
+    units = warc.plan_ranges([(str(path), path.stat().st_size)], task_slots=pieces, min_bytes=1)
+    assert len(units) == min(4 * pieces, path.stat().st_size)
+    return [r for _, start, end in units for t in warc.iter_warc_range_tables(read_at, str(path), start, end)
+            for r in t.to_pylist()]
+
+
+@pytest.mark.shared_data
+def test_byte_ranges_read_every_record_once_in_order():
+    """Cut at any offsets, the ranges of every shared WARC.gz give exactly the rows of the
+    whole-file read, in order (gzip member boundaries found by content)."""
+    for path in _warc_files():
+        whole = _rows(path)
+        for pieces in (1, 3, 25):
+            assert _range_rows(path, pieces) == whole, (path.name, pieces)
+
+
+def test_byte_ranges_of_a_single_gzip_stream_read_it_once(tmp_path):
+    """A WARC gzipped as one stream has no member boundary to cut at: the first range reads
+    every record, the others none."""
+    records = b"".join(_synthetic_warc(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>page %d</p>" % i,
+                                       uri=f"http://example.com/{i}") for i in range(300))
+    path = tmp_path / "one-stream.warc.gz"
+    path.write_bytes(gzip.compress(records))
+    whole = _rows(path)
+    assert len(whole) == 300
+    for pieces in (2, 9):
+        assert _range_rows(path, pieces) == whole
+
+
+def test_byte_ranges_skip_past_a_corrupt_member(tmp_path):
+    """A corrupt member ends its range with a corrupt_file row (id naming the range); the next
+    range resyncs at the next record."""
+    good = [gzip.compress(_synthetic_warc(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>x</p>",
+                                          uri=f"http://example.com/{i}")) for i in range(40)]
+    data = b"".join(good[:20]) + b"\x1f\x8b\x08" + os.urandom(3000) + b"".join(good[20:])
+    path = tmp_path / "broken.warc.gz"
+    path.write_bytes(data)
+    start = len(b"".join(good[:20]))
+    read_at = _pread(path)
+    first = [r for t in warc.iter_warc_range_tables(read_at, "b", 0, start + 10) for r in t.to_pylist()]
+    rest = [r for t in warc.iter_warc_range_tables(read_at, "b", start + 10, len(data)) for r in t.to_pylist()]
+    assert [r["url"] for r in first[:20]] == [f"http://example.com/{i}" for i in range(20)]
+    assert first[-1]["skip"] == warc.SKIP_CORRUPT_FILE and first[-1]["id"] == "b#corrupt"
+    assert [r["url"] for r in rest] == [f"http://example.com/{i}" for i in range(20, 40)]
+
+
+def test_plan_ranges_cuts_only_few_gzip_files():
+    assert warc.plan_ranges([("a.warc", 10**9)], task_slots=4, min_bytes=1) == [("a.warc", 0, 10**9)]
+    many = [(f"{i}.warc.gz", 10**9) for i in range(16)]
+    assert warc.plan_ranges(many, task_slots=4, min_bytes=1) == [(p, 0, n) for p, n in many]
+    units = warc.plan_ranges([("big.warc.gz", 10**9), ("small.warc.gz", 10)], task_slots=4, min_bytes=16 << 20)
+    assert [u for u in units if u[0] == "small.warc.gz"] == [("small.warc.gz", 0, 10)]
+    big = [u for u in units if u[0] == "big.warc.gz"]
+    assert len(big) == 8 and big[0][1] == 0 and big[-1][2] == 10**9
+    assert all(a[2] == b[1] for a, b in zip(big, big[1:]))  # contiguous, no gap or overlap
+
+
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray")
@@ -265,3 +330,10 @@ def test_ray_datasource_matches_pure_core(ray_cluster):
     docs = table.filter(pa.compute.is_null(table.column("skip")))
     assert sorted(docs.column("id").to_pylist()) == expected_docs
     assert set(table.column("source").to_pylist()) == {str(f) for f in files}
+    # Cut into byte ranges (three files, four units per slot wanted): the same rows.
+    ranged = warc.read_warc([str(f) for f in files], WarcConfig(rows_per_batch=8, split_min_bytes=4096),
+                            task_slots=2).materialize()
+    tasks = re.search(r"ReadWarc: (\d+) tasks executed", ranged.stats())
+    assert tasks and int(tasks.group(1)) > len(files), ranged.stats()
+    cut = pa.concat_tables(ranged.iter_batches(batch_format="pyarrow", batch_size=None))
+    assert sorted(cut.column("id").to_pylist()) == expected
