@@ -500,8 +500,13 @@ def next_member_start(read_at: Callable[[int, int], bytes], offset: int, end: in
 
 
 def is_splittable(path: str) -> bool:
-    """Gzip WARC files can be read in byte ranges; plain and zstd files cannot."""
-    return path.lower().endswith(".gz")
+    """Gzip WARC (and WET/WAT) files can be read in byte ranges; plain and zstd files and
+    ARC files (whose records do not open with "WARC/") cannot.
+
+    >>> is_splittable("x.warc.gz"), is_splittable("x.arc.gz"), is_splittable("x.warc.zst")
+    (True, False, False)
+    """
+    return path.lower().endswith((".warc.gz", ".wet.gz", ".wat.gz"))
 
 
 def plan_ranges(files: list[tuple[str, int]], task_slots: int, min_bytes: int) -> list[tuple[str, int, int]]:
@@ -533,7 +538,7 @@ class _RangeReader:
 
     def __init__(self, read_at: Callable[[int, int], bytes], offset: int) -> None:
         self._read_at = read_at
-        self._pos = offset  # file offset of _buf[_i]
+        self._pos = offset  # file offset of _buf[0]
         self._buf = b""
         self._i = 0
 
