@@ -347,9 +347,9 @@ READ_SCHEMA = schema.DOCUMENT_SCHEMA.append(pa.field(schema.REASON, pa.string())
 ``malformed_record``)."""
 
 
-def _document_table(rows: list[dict], malformed: list[bool]) -> pa.Table:
+def _document_table(rows: list[dict], malformed: list[bool] | None = None) -> pa.Table:
     table = pa.Table.from_pylist(rows, schema=schema.DOCUMENT_SCHEMA)
-    return schema.with_reason(table, [MALFORMED_RECORD if bad else None for bad in malformed])
+    return schema.with_reason(table, [MALFORMED_RECORD if bad else None for bad in malformed or [False] * len(rows)])
 
 
 def iter_jsonl_tables(stream: Any, source: str, cfg: InputConfig | None = None) -> Iterator[pa.Table]:
@@ -397,7 +397,7 @@ def iter_parquet_tables(source_file: Any, source: str, cfg: InputConfig | None =
             for record in batch.to_pylist():
                 number += 1
                 rows.append(normalise_record(record, source, number, cfg))
-            yield _document_table(rows, [False] * len(rows))
+            yield _document_table(rows)
         pa.default_memory_pool().release_unused()
 
 

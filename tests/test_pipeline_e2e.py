@@ -43,6 +43,13 @@ def _read_dir(path: Path) -> list[dict]:
     return rows
 
 
+def _same_output(a: Path, b: Path) -> None:
+    for sub in ("documents", "rejected"):
+        rows_a = sorted(_read_dir(a / sub), key=lambda r: r["id"])
+        rows_b = sorted(_read_dir(b / sub), key=lambda r: r["id"])
+        assert rows_a == rows_b and rows_a, sub
+
+
 @pytest.fixture(scope="module")
 def default_run(ray_local, sample, tmp_path_factory):
     from operators.pipeline import run_pipeline
@@ -148,10 +155,7 @@ def test_ray_keeps_what_the_plain_loop_keeps_and_fuses_the_read(ray_local, sampl
         with open(path, "rb") as f:
             for table in warc.iter_warc_tables(f, path, cfg.warc):
                 write_shards(annotate_batch(table, cfg), str(tmp_path / "loop"), cfg.storage)
-    for sub in ("documents", "rejected"):
-        ray_rows = sorted(_read_dir(tmp_path / "ray" / sub), key=lambda r: r["id"])
-        loop_rows = sorted(_read_dir(tmp_path / "loop" / sub), key=lambda r: r["id"])
-        assert ray_rows == loop_rows and ray_rows, sub
+    _same_output(tmp_path / "ray", tmp_path / "loop")
     plan = io.expand_inputs(paths[:3], cfg.storage, cfg.input)
     stream(read_inputs(plan, cfg), cfg, write_shards, {"output": str(tmp_path / "plan")}).explain()
     assert "ReadWarc->MapBatches(annotate_slices)->MapBatches(write_shards)" in capsys.readouterr().out
@@ -185,13 +189,6 @@ def test_crawls_and_document_files_in_one_run_stay_fused_and_are_all_accounted(r
     assert rejected["d2"] == rejected["d4"] == "empty_text" and rejected[f"{docs}#3"] == io.MALFORMED_RECORD
     kept = {r["id"] for r in _read_dir(tmp_path / "out" / "documents")}
     assert "d1" in kept and stats["documents_out"] == warc_only["documents_out"] + 1
-
-
-def _same_output(a: Path, b: Path) -> None:
-    for sub in ("documents", "rejected"):
-        rows_a = sorted(_read_dir(a / sub), key=lambda r: r["id"])
-        rows_b = sorted(_read_dir(b / sub), key=lambda r: r["id"])
-        assert rows_a == rows_b and rows_a, sub
 
 
 @pytest.mark.ray
