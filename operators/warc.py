@@ -727,9 +727,10 @@ def read_warc(paths: list[str], cfg: WarcConfig | None = None, storage: st.Stora
     there are fewer than :data:`UNITS_PER_SLOT` files per slot (:func:`plan_ranges`). Unit
     outputs are never split: the per-batch operators that follow (asking for the same
     ``num_cpus``) are fused into each read task, so raw HTML stays inside the worker instead
-    of passing through the object store. Only files that cannot be cut (plain or zstd WARC)
-    and are fewer than the slots fall back to splitting each block the read emits
-    (:func:`split_blocks`; the operators then run as separate tasks on the pieces).
+    of passing through the object store. Files that cannot be cut (plain or zstd WARC, or
+    all smaller than two ranges) and are fewer than the slots fall back to splitting each
+    block the read emits (:func:`split_blocks`; the operators then run as separate tasks on
+    the pieces).
     """
     import ray.data
 
@@ -752,16 +753,9 @@ def read_warc(paths: list[str], cfg: WarcConfig | None = None, storage: st.Stora
             datasource = __getattr__("WarcRangeDatasource")(units, filesystem=fs, cfg=cfg, storage=storage,
                                                             uri_prefix=prefix)
             return ray.data.read_datasource(datasource, override_num_blocks=len(units), **kwargs)
-        return _read_whole_files(fs, fs_paths, cfg, storage, prefix, 1, kwargs)
-    return _read_whole_files(fs, fs_paths, cfg, storage, prefix, split_blocks(len(fs_paths), task_slots), kwargs)
-
-
-def _read_whole_files(fs: Any, fs_paths: list[str], cfg: WarcConfig, storage: st.StorageConfig, prefix: str,
-                      blocks_per_file: int, kwargs: dict) -> Any:
-    import ray.data
-
     datasource = __getattr__("WarcDatasource")(fs_paths, cfg=cfg, storage=storage, uri_prefix=prefix, filesystem=fs)
-    return ray.data.read_datasource(datasource, override_num_blocks=len(fs_paths) * blocks_per_file, **kwargs)
+    blocks = len(fs_paths) * split_blocks(len(fs_paths), task_slots)
+    return ray.data.read_datasource(datasource, override_num_blocks=blocks, **kwargs)
 
 
 def split_blocks(n_files: int, task_slots: int) -> int:
