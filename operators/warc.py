@@ -87,9 +87,10 @@ class WarcConfig:
         also ends a file silently at the first malformed bytes, where strict parsing
         raises and the file's last row says ``corrupt_file``. Every shared real WARC
         (ClueWeb09's WARC/0.18 quirks included) reads identically in both modes.
-    split_min_bytes: when a run has fewer WARC files than four per task slot, ``.gz`` files
-        are read in byte ranges of at least this size, each its own task (see
-        :func:`plan_ranges`), so one large crawl file keeps every CPU busy.
+    split_min_bytes: when a run has fewer WARC files than 16 per task slot, ``.gz`` files
+        are read in byte ranges of at least this size, each its own task, shrinking towards
+        the end of the run (see :func:`plan_ranges`), so one large crawl file keeps every CPU
+        busy and the CPUs finish together.
     """
 
     max_html_bytes: int | None = 10 * 1024 * 1024
@@ -97,7 +98,7 @@ class WarcConfig:
     max_batch_bytes: int = 64 * 1024 * 1024
     manifest_base: str = "s3://commoncrawl/"
     quirks_mode: bool = False
-    split_min_bytes: int = 16 * 1024 * 1024
+    split_min_bytes: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.split_min_bytes < 1:
@@ -459,7 +460,11 @@ GZIP_MAGIC = b"\x1f\x8b\x08"
 _SCAN_BYTES = 1 << 20  # bytes scanned per read while looking for a member start
 _PROBE_BYTES = 4096  # compressed bytes decompressed to check a candidate member
 _READ_CHUNK = 8 << 20  # one positional read (one ranged GET on S3) per chunk
-UNITS_PER_SLOT = 4  # split files while there are fewer read units than this per task slot
+CUT_BELOW_FILES_PER_SLOT = 16
+"""With fewer ``.gz`` files than this per task slot, read_warc plans byte ranges
+(:func:`plan_ranges`); with more, each file is one unit (a slot's last file is then a small
+share of its work, and no per-file size lookup is needed)."""
+GUIDED_SHARE = 2  # a unit is ~1/(GUIDED_SHARE x slots) of the bytes not yet planned
 
 
 def _is_member_start(head: bytes) -> bool:
@@ -510,24 +515,39 @@ def is_splittable(path: str) -> bool:
 
 
 def plan_ranges(files: list[tuple[str, int]], task_slots: int, min_bytes: int) -> list[tuple[str, int, int]]:
-    """Read units ``(path, start, end)`` for ``(path, size)`` files: one per file while there
-    are at least :data:`UNITS_PER_SLOT` files per task slot; else each file is cut into up to
-    enough ranges (of at least ``min_bytes``) for that many units per slot.
+    """Read units ``(path, start, end)`` for ``(path, size)`` files, sized by guided
+    self-scheduling (Polychronopoulos & Kuck 1987, "Guided self-scheduling"): each unit of a
+    ``.gz`` file is about 1/(:data:`GUIDED_SHARE` x ``task_slots``) of the bytes not yet
+    planned, never under ``min_bytes``, so the units shrink towards the end of the run and
+    the task slots run out of work together instead of one slot finishing a large last unit
+    alone. A file no larger than its share is one unit; a cut never leaves a piece smaller
+    than ``min_bytes``; files that cannot be cut (:func:`is_splittable`) are whole units.
 
-    >>> plan_ranges([("a.warc.gz", 100)], task_slots=2, min_bytes=30)
-    [('a.warc.gz', 0, 34), ('a.warc.gz', 34, 68), ('a.warc.gz', 68, 100)]
-    >>> plan_ranges([("a.warc.gz", 100)] * 8, task_slots=2, min_bytes=1)[:2]
-    [('a.warc.gz', 0, 100), ('a.warc.gz', 0, 100)]
+    >>> plan_ranges([("a.warc.gz", 100)], task_slots=1, min_bytes=10)
+    [('a.warc.gz', 0, 50), ('a.warc.gz', 50, 75), ('a.warc.gz', 75, 88), ('a.warc.gz', 88, 100)]
+    >>> plan_ranges([("a.warc", 100), ("b.warc.gz", 30)], task_slots=1, min_bytes=10)
+    [('a.warc', 0, 100), ('b.warc.gz', 0, 15), ('b.warc.gz', 15, 30)]
     """
-    want = UNITS_PER_SLOT * task_slots
+    share = GUIDED_SHARE * max(1, task_slots)
+    remaining = sum(size for _, size in files)
     units: list[tuple[str, int, int]] = []
     for path, size in files:
-        pieces = 1
-        if len(files) < want and is_splittable(path):
-            pieces = max(1, min(-(-want // len(files)), size // min_bytes))
-        step = -(-size // pieces) if size else 0
-        bounds = [min(size, k * step) for k in range(pieces)] + [size]
-        units += [(path, bounds[k], bounds[k + 1]) for k in range(pieces)]
+        cut = is_splittable(path)
+        start = 0
+        while True:
+            left = size - start
+            piece = left
+            if cut:
+                want = max(min_bytes, -(-remaining // share))
+                if left >= want + min_bytes:
+                    piece = want
+                elif left > want and left >= 2 * min_bytes:  # two halves, not one unit over the share
+                    piece = left // 2
+            units.append((path, start, start + piece))
+            start += piece
+            remaining -= piece
+            if start >= size:
+                break
     return units
 
 
@@ -724,7 +744,8 @@ def read_warc(paths: list[str], cfg: WarcConfig | None = None, storage: st.Stora
     ``paths`` are file URIs (all local or all ``s3://``), as produced by
     ``operators.io.expand_inputs``; ``task_slots`` is how many read tasks the cluster runs
     at once (0: unknown). Read units are whole files, or byte ranges of ``.gz`` files when
-    there are fewer than :data:`UNITS_PER_SLOT` files per slot (:func:`plan_ranges`). Unit
+    there are fewer than :data:`CUT_BELOW_FILES_PER_SLOT` files per slot, shrinking towards
+    the end of the run so the slots finish together (:func:`plan_ranges`). Unit
     outputs are never split: the per-batch operators that follow (asking for the same
     ``num_cpus``) are fused into each read task, so raw HTML stays inside the worker instead
     of passing through the object store. Files that cannot be cut (plain or zstd WARC, or
@@ -745,7 +766,7 @@ def read_warc(paths: list[str], cfg: WarcConfig | None = None, storage: st.Stora
     fs_paths = [st.resolve(p, storage)[1] for p in paths]
     prefix = "s3://" if st.is_s3(paths[0]) else ""
     kwargs = {"num_cpus": num_cpus} if num_cpus is not None else {}
-    if task_slots and len(paths) < UNITS_PER_SLOT * task_slots and all(map(is_splittable, paths)):
+    if task_slots and len(paths) < CUT_BELOW_FILES_PER_SLOT * task_slots and all(map(is_splittable, paths)):
         infos = st.with_retries(lambda: fs.get_file_info(fs_paths), attempts=storage.retries)
         sizes = {p: info.size for p, info in zip(fs_paths, infos)}
         units = [(p, a, b, sizes[p]) for p, a, b in plan_ranges(list(sizes.items()), task_slots, cfg.split_min_bytes)]

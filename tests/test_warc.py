@@ -248,8 +248,9 @@ def _pread(path: Path):
 
 def _range_rows(path: Path, pieces: int, read_at=None) -> list[dict]:
     read_at = read_at or _pread(path)
-    units = warc.plan_ranges([(str(path), path.stat().st_size)], task_slots=pieces, min_bytes=1)
-    assert len(units) == min(4 * pieces, path.stat().st_size)
+    size = path.stat().st_size
+    units = warc.plan_ranges([(str(path), size)], task_slots=pieces, min_bytes=max(1, size // (8 * pieces)))
+    assert len(units) >= min(2 * pieces, size) and units[0][1] == 0 and units[-1][2] == size
     return [r for _, start, end in units for t in warc.iter_warc_range_tables(read_at, str(path), start, end)
             for r in t.to_pylist()]
 
@@ -294,15 +295,25 @@ def test_byte_ranges_skip_past_a_corrupt_member(tmp_path):
     assert [r["url"] for r in rest] == [f"http://example.com/{i}" for i in range(20, 40)]
 
 
-def test_plan_ranges_cuts_only_few_gzip_files():
+def test_plan_ranges_shrink_towards_the_end_of_the_run():
+    """Guided self-scheduling: units of .gz files shrink as the unplanned bytes do, never
+    under min_bytes; uncuttable files and files within their share stay whole."""
     assert warc.plan_ranges([("a.warc", 10**9)], task_slots=4, min_bytes=1) == [("a.warc", 0, 10**9)]
-    many = [(f"{i}.warc.gz", 10**9) for i in range(16)]
-    assert warc.plan_ranges(many, task_slots=4, min_bytes=1) == [(p, 0, n) for p, n in many]
-    units = warc.plan_ranges([("big.warc.gz", 10**9), ("small.warc.gz", 10)], task_slots=4, min_bytes=16 << 20)
-    assert [u for u in units if u[0] == "small.warc.gz"] == [("small.warc.gz", 0, 10)]
-    big = [u for u in units if u[0] == "big.warc.gz"]
-    assert len(big) == 8 and big[0][1] == 0 and big[-1][2] == 10**9
-    assert all(a[2] == b[1] for a, b in zip(big, big[1:]))  # contiguous, no gap or overlap
+    mib = 1 << 20
+    units = warc.plan_ranges([("big.warc.gz", 10**9), ("small.warc.gz", 10)], task_slots=4, min_bytes=16 * mib)
+    assert units[-1] == ("small.warc.gz", 0, 10)
+    big = units[:-1]
+    assert big[0] == ("big.warc.gz", 0, -(-(10**9 + 10) // 8))  # 1/(2 x 4 slots) of all bytes
+    assert big[-1][2] == 10**9 and all(a[2] == b[1] for a, b in zip(big, big[1:]))  # contiguous
+    sizes = [end - start for _, start, end in big]
+    assert all(n >= 16 * mib for n in sizes) and sizes[-1] < 2 * 16 * mib
+    assert all(a >= b for a, b in zip(sizes[:-2], sizes[1:-1]))  # shrinking (the last may be a half)
+    # Files within their share are single units, in input order; the last one is cut.
+    many = [(f"{i}.warc.gz", 10 * mib) for i in range(4)]
+    assert warc.plan_ranges(many, task_slots=1, min_bytes=4 * mib) == [
+        *[(p, 0, n) for p, n in many[:3]], ("3.warc.gz", 0, 5 * mib), ("3.warc.gz", 5 * mib, 10 * mib)]
+    # Files under two minimum ranges are never cut, however many slots wait.
+    assert warc.plan_ranges(many, task_slots=64, min_bytes=6 * mib) == [(p, 0, n) for p, n in many]
 
 
 @pytest.fixture(scope="module")
