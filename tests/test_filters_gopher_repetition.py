@@ -121,3 +121,35 @@ def test_apply_sets_columns_and_leaves_dead_rows():
     out = gr.apply(table, CFG)
     assert out.column("reason").to_pylist() == [None, gr.TOO_MANY_DUPLICATE_LINES, "url_blocked_domain"]
     assert out.column("gopher_rep_duplicate_lines").to_pylist() == [0.0, 0.8, None]
+
+
+def _walk(words: list[str], n: int) -> int:
+    """datatrove's duplicated n-gram walk, written out literally (module docstring)."""
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    seen: set[tuple[str, ...]] = set()
+    total, idx = 0, 0
+    while idx < len(grams):
+        if grams[idx] in seen:
+            total += sum(map(len, grams[idx]))
+            idx += n
+        else:
+            seen.add(grams[idx])
+            idx += 1
+    return total
+
+
+@pytest.mark.parametrize("py_walk_max", [0, 10**9])
+def test_duplicate_ngram_walk_matches_the_literal_walk_on_both_paths(monkeypatch, py_walk_max):
+    """The Python loop (few repeats) and the numpy chain walk (many) both give the literal
+    walk's duplicated characters, on random texts with small vocabularies."""
+    import random
+
+    monkeypatch.setattr(gr, "_PY_WALK_MAX", py_walk_max)
+    rng = random.Random(7)
+    for _ in range(60):
+        vocab = [f"w{i}" * rng.randint(1, 3) for i in range(rng.randint(1, 12))]
+        words = [rng.choice(vocab) for _ in range(rng.randint(0, 300))]
+        text = " ".join(words)
+        stats = gr.measure(text, gr.Config())
+        for n in range(5, 11):
+            assert getattr(stats, f"duplicate_{n}gram_share") == gr.ratio(_walk(words, n), len(text)), (n, text)

@@ -110,17 +110,37 @@ class Stats:
     duplicate_10gram_share: float
 
 
+_PY_WALK_MAX = 20_000  # repeated positions up to which the walk is a Python loop (no numpy calls per step)
+
+
 def _duplicate_ngram_chars(ids: np.ndarray, repeated: np.ndarray, span: np.ndarray, n: int) -> int:
     """datatrove's walk: seen n-gram -> count its characters and jump n words, else step 1.
 
     ``ids`` is valid where ``repeated`` (the n-gram occurs more than once). Exact, but fast:
     positions whose n-gram occurs once are skipped in one step (they are "new" and never
-    matter later), and runs of repeats n words apart (the walk on periodic boilerplate) are
-    checked as one numpy slice instead of one Python step each.
+    matter later); with few repeated positions the walk is a loop over just those, and with
+    many, runs of repeats n words apart (the walk on periodic boilerplate) are checked as one
+    numpy slice instead of one Python step each.
     """
     m = ids.size
-    if m == 0 or not repeated.any():
+    if m == 0:
         return 0
+    at = np.flatnonzero(repeated)
+    if at.size == 0:
+        return 0
+    if at.size <= _PY_WALK_MAX:  # few repeats (most documents): a plain loop over them
+        total = 0
+        seen: set[int] = set()
+        resume = 0  # the walk's next position
+        for i, key, chars in zip(at.tolist(), ids[at].tolist(), span[at].tolist()):
+            if i < resume:
+                continue
+            if key in seen:
+                total += chars
+                resume = i + n
+            else:
+                seen.add(key)
+        return total
     # next_rep[i]: the first position >= i whose n-gram repeats (m when none)
     next_rep = np.where(repeated, np.arange(m), m)
     next_rep = np.minimum.accumulate(next_rep[::-1])[::-1]
