@@ -78,8 +78,8 @@ def reject_empty_texts(table: pa.Table, min_chars: int) -> pa.Table:
     if table.num_rows == 0:
         return table
     length = pc.utf8_length(pc.utf8_trim_whitespace(table.column(TEXT)))
-    short = pc.fill_null(pc.less(length, max(1, min_chars)), True).to_pylist()
-    return with_reason(table, [EMPTY_TEXT if s else None for s in short])
+    short = pc.fill_null(pc.less(length, max(1, min_chars)), True)
+    return with_reason(table, pc.if_else(short, pa.scalar(EMPTY_TEXT), pa.scalar(None, pa.string())))
 
 
 def _ensure_language(table: pa.Table, cfg: PipelineConfig) -> pa.Table:

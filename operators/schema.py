@@ -36,9 +36,9 @@ DOCUMENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in DOCUMENT_FIELDS)
 DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS)
 
 
-def with_reason(table: pa.Table, reasons: list[str | None]) -> pa.Table:
+def with_reason(table: pa.Table, reasons: list[str | None] | pa.Array | pa.ChunkedArray) -> pa.Table:
     """Set ``reason`` where it is null (the first stage to reject a document names it)."""
-    new = pa.array(reasons, type=pa.string())
+    new = reasons if isinstance(reasons, (pa.Array, pa.ChunkedArray)) else pa.array(reasons, type=pa.string())
     if REASON in table.column_names:
         old = table.column(REASON)
         if old.type != pa.string():
