@@ -460,6 +460,7 @@ GZIP_MAGIC = b"\x1f\x8b\x08"
 _SCAN_BYTES = 1 << 20  # bytes scanned per read while looking for a member start
 _PROBE_BYTES = 4096  # compressed bytes decompressed to check a candidate member
 _READ_CHUNK = 8 << 20  # one positional read (one ranged GET on S3) per chunk
+_TAIL_CHUNK = 256 << 10  # reads past a range's end only look for the next member start
 CUT_BELOW_FILES_PER_SLOT = 16
 """With fewer ``.gz`` files than this per task slot, read_warc plans byte ranges
 (:func:`plan_ranges`); with more, each file is one unit (a slot's last file is then a small
@@ -552,13 +553,15 @@ def plan_ranges(files: list[tuple[str, int]], task_slots: int, min_bytes: int) -
 
 
 class _RangeReader:
-    """Sequential reads from ``offset`` of a random-access file, in :data:`_READ_CHUNK`-byte
-    positional reads, each retried on transient errors (a connection reset re-reads one
-    chunk; it does not fail the file). ``tell()`` is the absolute offset."""
+    """Sequential reads from ``offset`` of a random-access file, in positional reads of up to
+    :data:`_READ_CHUNK` bytes that stop at ``end`` (then :data:`_TAIL_CHUNK`: past its end a
+    range only reads on to the next record), each retried on transient errors (a connection
+    reset re-reads one chunk; it does not fail the file). ``tell()`` is the absolute offset."""
 
-    def __init__(self, read_at: Callable[[int, int], bytes], offset: int) -> None:
+    def __init__(self, read_at: Callable[[int, int], bytes], offset: int, end: int) -> None:
         self._read_at = read_at
         self._pos = offset  # file offset of _buf[0]
+        self._end = end
         self._buf = b""
         self._i = 0
 
@@ -568,7 +571,8 @@ class _RangeReader:
         while want is None or want > 0:
             if self._i == len(self._buf):
                 self._pos += len(self._buf)
-                self._buf, self._i = self._read_at(_READ_CHUNK, self._pos), 0
+                n = min(_READ_CHUNK, max(self._end - self._pos, _TAIL_CHUNK))
+                self._buf, self._i = self._read_at(n, self._pos), 0
                 if not self._buf:
                     break
             stop = len(self._buf) if want is None else min(len(self._buf), self._i + want)
@@ -604,7 +608,7 @@ def iter_warc_range_tables(read_at: Callable[[int, int], bytes], source: str, st
     if begin is None:
         return
 
-    reader = _RangeReader(read_at, begin)
+    reader = _RangeReader(read_at, begin, end)
 
     def stop(offset: int) -> bool:
         # Only at a real member start, where the next range begins: inside a member holding

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import gzip
+import random
 import io
 import os
 import re
@@ -293,6 +294,31 @@ def test_byte_ranges_skip_past_a_corrupt_member(tmp_path):
     assert [r["url"] for r in first[:20]] == [f"http://example.com/{i}" for i in range(20)]
     assert first[-1]["skip"] == warc.SKIP_CORRUPT_FILE and first[-1]["id"] == "b#corrupt"
     assert [r["url"] for r in rest] == [f"http://example.com/{i}" for i in range(20, 40)]
+
+
+def test_byte_ranges_read_little_past_their_end(tmp_path):
+    """A range reads up to its end and then only on to the next record, not a whole read
+    chunk: the ranges of a file together read it about once (plus one scan per range)."""
+    rng = random.Random(3)
+    members = [gzip.compress(_synthetic_warc(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>"
+                                             + rng.randbytes(40_000).hex().encode() + b"</p>",
+                                             uri=f"http://example.com/{i}")) for i in range(200)]
+    path = tmp_path / "big.warc.gz"
+    path.write_bytes(b"".join(members))
+    size = path.stat().st_size
+    data = path.read_bytes()
+    got = [0]
+
+    def read_at(n, pos):
+        got[0] += len(data[pos:pos + n])
+        return data[pos:pos + n]
+
+    units = warc.plan_ranges([(str(path), size)], task_slots=2, min_bytes=1 << 20)
+    assert len(units) >= 4 and size > 8 << 20
+    ids = [r["id"] for _, a, b in units for t in warc.iter_warc_range_tables(read_at, "big", a, b) for r in t.to_pylist()]
+    assert ids == [r["id"] for r in _rows(path)]
+    per_range = warc._SCAN_BYTES + 2 * warc._PROBE_BYTES + warc._TAIL_CHUNK
+    assert got[0] <= size + len(units) * per_range, (got[0], size, len(units))
 
 
 def test_plan_ranges_shrink_towards_the_end_of_the_run():
