@@ -54,13 +54,25 @@ _LATEX_COMMAND = (
 _LATEX_COMMAND_STR = re.compile(_LATEX_COMMAND)
 _LATEX_COMMAND_BYTES = re.compile(_LATEX_COMMAND.encode())
 
-# Formula images: renderer URLs (query carries the LaTeX).
+# Formula images (OpenWebMath App. B): a renderer URL carries the LaTeX in its query, either as one
+# named parameter (WordPress ``latex.php?latex=``, Google chart ``chl=``) or as the whole query
+# (mimeTeX, mathTeX, CodeCogs, any ``...cgi?<latex>``: ``mimetex.cgi?\frac{a}{b}``).
 _RENDERER_SRC = re.compile(
-    r"latex\.php|codecogs\.com|mimetex|mathtex\.cgi|wp\.com/latex|/cgi-bin/latex|latex\.cgi"
-    r"|chart\.apis\.google\.com/chart\?.*cht=tx|[?&]cht=tx",
+    r"latex\.php|codecogs\.com|mimetex|mathtex|wp\.com/latex|/cgi-bin/latex|latex\.cgi|tex\.cgi"
+    r"|chart\.apis\.google\.com/chart\?.*cht=tx|[?&]cht=tx|\.latex\?|\.cgi\?",
     re.IGNORECASE,
 )
 _QUERY_KEYS = ("latex", "chl", "tex", "eq", "formula")
+_NAMED_QUERY = re.compile(r"(?:^|&)(%s)=" % "|".join(_QUERY_KEYS), re.IGNORECASE)
+# A bare ``.cgi?`` query counts only when it reads as LaTeX (a command, a sub/superscript, braces).
+_TEX_LIKE = re.compile(r"\\[a-zA-Z]+|[\^_{}]")
+# CodeCogs encodes spaces and plus signs as ``&space;`` / ``&plus;`` and puts rendering options
+# (``\dpi{150}``, ``\bg_white``, ``\inline``, ``\large``, ``\fn_cm``) before the formula.
+_CODECOGS_ENTITIES = (("&space;", " "), ("&plus;", "+"), ("&amp;", "&"), ("&hash;", "#"))
+_RENDER_OPTION = re.compile(
+    r"^\s*\\(?:dpi\{\d+\}|bg_\w+|bg\{\w+\}|fg_\w+|fg\{\w+\}|inline|fn_\w+"
+    r"|tiny|small|normal|large|Large|LARGE|huge|Huge)\s*"
+)
 
 # Rendered output of MathJax v2 that duplicates the <script type="math/tex"> source.
 _MJ2_RENDERED = {"MathJax_Preview", "MathJax", "MathJax_Display", "MathJax_SVG",
@@ -108,11 +120,20 @@ def has_math(html: str | bytes) -> bool:
     return _LATEX_COMMAND_STR.search(html) is not None
 
 
-def _wrap(tex: str, display: bool) -> str:
+def normalize_formula(tex: str) -> str:
+    """A formula as extraction writes it, without delimiters: whitespace runs to one space,
+    the outer ``$``/``$$``/``\\(``/``\\[`` an alt text or annotation may carry removed.
+
+    >>> normalize_formula("  $$ x^2 +\\n 1 $$ ")
+    'x^2 + 1'
+    """
     tex = _WS.sub(" ", tex).strip()
     m = _OUTER_DOLLARS.match(tex)
-    if m:  # alt texts and annotations sometimes carry their own delimiters
-        tex = m.group(2).strip()
+    return m.group(2).strip() if m else tex
+
+
+def _wrap(tex: str, display: bool) -> str:
+    tex = normalize_formula(tex)  # alt texts and annotations sometimes carry their own delimiters
     if not tex:
         return ""
     return f"$${tex}$$" if display else f"${tex}$"
@@ -146,23 +167,41 @@ def _too_long(tex: str, cfg: MathExtractConfig) -> bool:
     return cfg.max_formula_chars is not None and len(tex) > cfg.max_formula_chars
 
 
-def _image_tex(src: str, alt: str | None) -> str | None:
+def image_latex(src: str, alt: str | None = None) -> str | None:
+    r"""The LaTeX of a formula image: from the renderer URL's query, else its alt text; None otherwise.
+
+    >>> image_latex("/cgi-bin/mimetex.cgi?\\frac{a}{b}"), image_latex("https://s0.wp.com/latex.php?latex=x%5E2+1&bg=fff")
+    ('\\frac{a}{b}', 'x^2 1')
+    >>> image_latex("https://latex.codecogs.com/png.latex?\\dpi{120}&space;a&plus;b=c"), image_latex("/photo.jpg", "x")
+    ('a+b=c', None)
+    """
     if not src or not _RENDERER_SRC.search(src):
         return None
-    parts = urlsplit(src)
-    query = parts.query
+    query = src.split("?", 1)[1].split("#", 1)[0] if "?" in src else ""
     tex = None
     if query:
-        params = parse_qs(query, keep_blank_values=True)
-        for key in _QUERY_KEYS:
-            if params.get(key) and params[key][0].strip():
-                tex = params[key][0]
-                break
-        if tex is None and "=" not in query.split("&")[0]:
-            tex = unquote(query)  # codecogs / mimetex: the whole query is the LaTeX
-    if tex is None and alt and alt.strip():
+        named = _NAMED_QUERY.search(query)
+        if named:
+            for key, values in parse_qs(query, keep_blank_values=True).items():
+                if key.lower() == named.group(1).lower() and values and values[0].strip():
+                    tex = values[0]
+                    break
+        else:  # the whole query is the formula (CodeCogs keeps '+' literal: unquote, not unquote_plus)
+            tex = unquote(query)
+            for entity, char in _CODECOGS_ENTITIES:
+                tex = tex.replace(entity, char)
+            while (m := _RENDER_OPTION.match(tex)) is not None and m.end() > 0:
+                tex = tex[m.end():]
+            tex = tex.strip()
+            if ".cgi?" in src.lower() and not _RENDERER_SRC.search(src.lower().replace(".cgi?", "")) \
+                    and not _TEX_LIKE.search(tex):
+                tex = None  # some other CGI (a counter, a search) with a plain query
+    if not tex and alt and alt.strip():
         tex = alt
-    return tex
+    return tex or None
+
+
+_image_tex = image_latex  # the name used before
 
 
 def replace_math_tree(tree: HTMLTree, cfg: MathExtractConfig | None = None) -> int:
@@ -244,7 +283,7 @@ def replace_math_tree(tree: HTMLTree, cfg: MathExtractConfig | None = None) -> i
     # 6. Formula images.
     if cfg.formula_images:
         for img in list(root.get_elements_by_tag_name("img")):
-            tex = _image_tex(img.getattr("src") or "", img.getattr("alt"))
+            tex = image_latex(img.getattr("src") or "", img.getattr("alt"))
             if tex is None and "latex" in _classes(img):
                 tex = img.getattr("alt")
             if tex is not None and not _too_long(tex, cfg):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from resiliparse.extract.html2text import extract_plain_text
 
-from operators.math_extract import MathExtractConfig, extract_math_text, has_math, replace_math
+from operators.math_extract import MathExtractConfig, extract_math_text, has_math, image_latex, replace_math
 from operators.mathml import mathml_to_latex
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -178,6 +178,33 @@ def test_renderer_images_become_latex():
     text = extract_math_text(html)
     assert _kept(text, [f"${t}$" for _, t in IMAGE_CASES]) >= 0.95
     assert "Campus in spring" in text  # ordinary alt text stays as the normal extractor has it
+
+
+@pytest.mark.parametrize("src, tex", [
+    # mimeTeX / mathTeX: the whole query is the LaTeX, even with '=' and '&' inside it
+    ("http://www.forkosh.com/mimetex.cgi?x=\\frac{a}{b}", "x=\\frac{a}{b}"),
+    ("/cgi-bin/mathtex.cgi?\\begin{pmatrix}a&b\\\\c&d\\end{pmatrix}", "\\begin{pmatrix}a&b\\\\c&d\\end{pmatrix}"),
+    # CodeCogs: URL-decoded, '+' kept, &space;/&plus; decoded, rendering options dropped
+    ("https://latex.codecogs.com/svg.latex?%5Cdpi%7B120%7D%20%5Cbg_white%20a+b%5E2", "a+b^2"),
+    ("https://latex.codecogs.com/png.image?\\inline&space;\\sum_{i=1}^n&space;i&plus;1", "\\sum_{i=1}^n i+1"),
+    # WordPress / s0.wp.com latex.php?latex=: '+' is a space there
+    ("https://s0.wp.com/latex.php?latex=%5Cint_0%5E1+x%5E2%5C%2C+dx&bg=ffffff&fg=000000&s=0", "\\int_0^1 x^2\\, dx"),
+    ("https://blog.example.org/wp/latex.php?bg=fff&latex=e%5E%7Bi%5Cpi%7D", "e^{i\\pi}"),
+    # any other ...cgi?<latex> renderer
+    ("http://math.example.edu/cgi-bin/render.cgi?\\sqrt{2}", "\\sqrt{2}"),
+])
+def test_formula_image_urls_carry_latex(src, tex):
+    assert image_latex(src) == tex
+    text = extract_math_text(_page(f'<p>So we get <img src="{src}" alt="eq"> which closes the proof.</p>'),
+                             MathExtractConfig(main_content=False))
+    assert f"${tex}$" in text
+
+
+def test_plain_cgi_and_photo_images_are_not_formulas():
+    assert image_latex("http://example.org/cgi-bin/counter.cgi?page=home") is None
+    assert image_latex("/img/photo.jpg", "A photo") is None
+    # a renderer URL without a query falls back to the alt text
+    assert image_latex("https://latex.codecogs.com/gif.latex", "\\alpha") == "\\alpha"
 
 
 # --- TeX delimiters in text ------------------------------------------------------------------------
