@@ -20,12 +20,14 @@ from operators.classify.expand import (
     normalize_prefix,
     propose_path_prefixes,
     read_prefix_file,
+    formula_dense_mask,
     recall_mask,
     run_expansion,
     should_stop,
     under_prefixes,
 )
 from operators.classify.fasttext_model import ClassifierConfig
+from operators.classify.formulas import FormulaConfig, FormulaStats, is_formula, is_formula_dense, measure
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -87,6 +89,35 @@ def test_config_validation():
         ExpansionConfig(iterations=0)
     with pytest.raises(ValueError, match="domain_min_share"):
         ExpansionConfig(domain_min_share=1.5)
+
+
+# --- formula density (the structural signal) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("text, n", [
+    (r"We get $x^2 + 1 = 0$, so $$\frac{a}{b}$$ and \(a \le b\) and \[ \sum_n a_n \].", 4),
+    ("Prices: $35 + $60 = $95, or $5 to $10 each.", 0),  # money is not math
+    ("if ($total > $max) { $this->page = $offset; }", 0),  # PHP / shell sigils
+    (r"\$\begingroup\$ How is my house wired? \$\endgroup\$", 0),  # Stack Exchange post markers
+    ("the acronym $R$ esources, $E$ valuation, $L$ ow-resource", 0),  # bare letters are too weak
+    ("$this is a sentence with several plain words = yes$", 0),  # prose between dollars
+    ("", 0),
+])
+def test_formula_count(text, n):
+    assert measure(text).formulas == n
+
+
+def test_formula_dense_decision_and_mask():
+    cfg = FormulaConfig(min_formulas=3, min_per_kwords=2.0)
+    assert is_formula_dense(FormulaStats(3, 1500), cfg)  # 2 per 1,000 words
+    assert not is_formula_dense(FormulaStats(2, 100), cfg)  # too few formulas
+    assert not is_formula_dense(FormulaStats(4, 4000), cfg)  # a few formulas lost in a long page
+    got = formula_dense_mask(np.array([3, 2, 4, 10]), np.array([1500, 100, 4000, 50]), cfg)
+    assert got.tolist() == [True, False, False, True]
+    assert not formula_dense_mask(np.array([10]), np.array([50]), None).any()  # switched off
+    with pytest.raises(ValueError, match="min_formulas"):
+        FormulaConfig(min_formulas=0)
+    assert is_formula(r"\alpha") and not is_formula(r"\begingroup")
 
 
 # --- the loop on a planted pool --------------------------------------------------------------------
@@ -234,9 +265,56 @@ def test_seed_grows_from_approved_prefixes_only(planted, tmp_path):
     rec1 = json.loads((tmp_path / "iterations" / "1" / "stats.json").read_text())
     assert rec1["seed_added"] == it1["seed_added"] > 0
     assert it1["seed_added"] <= len(hard) + 25
-    assert res.iterations[1]["positives"] == 250 + it1["seed_added"]
+    assert res.iterations[1]["positives"] == 250 + it1["seed_added"] + it1["seed_added_formula_dense"]
     # every approved-path page ends up in the corpus (recalled or grown); nothing from /news/
     notes = {i for i, u in zip(pool["id"].to_pylist(), urls) if "/math/notes/" in u}
     assert notes <= final_ids
     news = {i for i, u in zip(pool["id"].to_pylist(), urls) if "/news/" in u}
     assert not (news & final_ids)
+
+
+def _solver_page(rng: random.Random) -> str:
+    a, b = rng.randint(2, 9), rng.randint(10, 99)
+    return "\n".join([
+        f"Solve for x: ${a}x + {b} = 0$",
+        "Step-by-step solution",
+        f"Step 1: subtract {b} from both sides: ${a}x = -{b}$",
+        f"Step 2: divide both sides by {a}: $x = -\\frac{{{b}}}{{{a}}}$",
+        f"Answer: $x \\approx {-b / a:.3f}$",
+        "Was this solution helpful? Share it. Try our app. More examples below.",
+    ])
+
+
+def _forum_thread(rng: random.Random) -> str:
+    n = rng.randint(3, 9)
+    return "\n".join([
+        f"Re: homework help thread #{rng.randint(100, 999)}  Posted by user{rng.randint(1, 500)} Reply Quote",
+        f"hey guys i cant get this one, we need $\\lim_{{x \\to 0}} \\frac{{\\sin {n}x}}{{x}}$ lol",
+        f"Reply: use $\\sin u \\approx u$ so it is ${n}$... wait, write $\\frac{{\\sin {n}x}}{{{n}x}} \\cdot {n}$",
+        "thanks!! that worked. Like Reply Report  Join the community to post. Last edited.",
+    ])
+
+
+@pytest.mark.shared_data
+def test_loop_recalls_formula_dense_pages_unlike_the_seed(planted, tmp_path):
+    """Solver pages and forum threads share little vocabulary with StackMathQA; their formulas
+    recall them, they join the seed, and money-laden shop pages stay out."""
+    rng = random.Random(3)
+    base = planted["pool"].drop_columns(["kind"])
+    extra = [{"id": f"solver-{i}", "url": f"https://solver.example.com/solve/{i}", "text": _solver_page(rng)}
+             for i in range(30)]
+    extra += [{"id": f"forum-{i}", "url": f"https://talk.example.net/t/{i}", "text": _forum_thread(rng)}
+              for i in range(30)]
+    pool = pa.concat_tables([base, pa.Table.from_pylist(extra, schema=base.schema)])
+    cfg = ExpansionConfig(iterations=2, threshold=0.5, stop_new_fraction=None, classifier=ClassifierConfig(threads=1))
+    res = run_expansion(planted["seed"], pool, cfg, str(tmp_path))
+    got = set(res.recalled["id"].to_pylist())
+    assert {r["id"] for r in extra} <= got
+    assert not any(i.startswith("doc-") and planted["pool"]["kind"][int(i[4:])].as_py() == "shop" for i in got)
+    it1 = res.iterations[0]
+    assert it1["recalled_formula_dense"] >= 60 and it1["seed_added_formula_dense"] >= 60
+    assert res.iterations[1]["positives"] == 250 + it1["seed_added"] + it1["seed_added_formula_dense"]
+    # without the structural signal the fastText score alone misses most of them (the failure class)
+    res0 = run_expansion(planted["seed"], pool, ExpansionConfig(iterations=1, threshold=0.5, formulas=None,
+                         classifier=ClassifierConfig(threads=1)), str(tmp_path / "off"))
+    assert len({r["id"] for r in extra} & set(res0.recalled["id"].to_pylist())) < len(extra)

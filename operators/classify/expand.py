@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from operators.classify.fasttext_model import ClassifierConfig, TrainReport, load_model, score_texts, train
+from operators.classify.formulas import FormulaConfig, formula_counts
 from operators.config import to_dict
 
 NOT_MATH = "not_math"
@@ -75,6 +76,10 @@ class ExpansionConfig:
         0 and scores fold 1, model B the reverse. Without it, the pool documents sampled as
         negatives (all of a small pool) are scored by a model that memorised them as "other",
         and math pages among them are never recalled.
+    formulas: a pool page whose extracted text is formula-dense (:mod:`operators.classify.formulas`)
+        is recalled whatever its fastText score, and joins the seed for the next iteration, so
+        the classifier learns the pool's own math styles (forum threads, solver pages, lecture
+        notes) that a seed such as StackMathQA lacks; None uses the fastText score alone.
     classifier: fastText settings.
     """
 
@@ -91,6 +96,7 @@ class ExpansionConfig:
     histogram_bins: int = 20
     seed: int = 0
     cross_fit: bool = True
+    formulas: FormulaConfig | None = field(default_factory=FormulaConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
     def __post_init__(self) -> None:
@@ -306,6 +312,19 @@ def recall_mask(scores: np.ndarray, tokens: np.ndarray | None, threshold: float,
     return out
 
 
+def formula_dense_mask(formulas: np.ndarray, tokens: np.ndarray, cfg: FormulaConfig | None) -> np.ndarray:
+    """Pool documents that are formula-dense (:func:`operators.classify.formulas.is_formula_dense`), vectorised.
+
+    >>> formula_dense_mask(np.array([5, 5, 1]), np.array([300, 9000, 10]), FormulaConfig()).tolist()
+    [True, False, False]
+    """
+    formulas = np.asarray(formulas, dtype=np.int64)
+    if cfg is None:
+        return np.zeros(len(formulas), dtype=bool)
+    per_k = 1000.0 * formulas / np.maximum(np.asarray(tokens, dtype=np.int64), 1)
+    return (formulas >= cfg.min_formulas) & (per_k >= cfg.min_per_kwords)
+
+
 def should_stop(new_recalled: int, recalled: int, iteration: int, stop_new_fraction: float | None) -> bool:
     """DeepSeekMath stop rule: after the first iteration, fewer than ``stop_new_fraction`` new docs."""
     if stop_new_fraction is None or iteration < 2:
@@ -320,7 +339,7 @@ class Pool(Protocol):
     """Where the candidate documents live; the loop only ever asks for these."""
 
     def score(self, model_uri: str, max_chars: int) -> pa.Table:
-        """``id``, ``url``, ``tokens``, ``math_score`` for every pool document, in a stable order."""
+        """``id``, ``url``, ``tokens``, ``math_score``, ``formulas`` for every pool document, in a stable order."""
 
     def texts(self, ids: list[str]) -> list[str]:
         """Texts of the given documents."""
@@ -362,9 +381,12 @@ class TablePool:
 
     def score(self, model_uri: str, max_chars: int) -> pa.Table:
         model = load_model(model_uri)
-        scores = score_texts(model, self.table["text"].to_pylist(), max_chars)
+        texts = self.table["text"].to_pylist()
+        scores = score_texts(model, texts, max_chars)
+        formulas, _ = formula_counts(texts)
         return pa.table({"id": self.table["id"], "url": self.table["url"],
-                         "tokens": _token_counts(self.table["text"]), "math_score": scores})
+                         "tokens": _token_counts(self.table["text"]), "math_score": scores,
+                         "formulas": formulas})
 
     def texts(self, ids: list[str]) -> list[str]:
         col = self.table["text"]
@@ -403,8 +425,9 @@ class RayPool:
         cfg = replace(self.scoring_cfg, max_chars=max_chars, min_score=None)
 
         def small(t: pa.Table) -> pa.Table:
+            formulas, _ = formula_counts(t["text"].to_pylist())
             return pa.table({"id": t["id"], "url": t["url"], "tokens": _token_counts(t["text"]),
-                             "math_score": t["math_score"]})
+                             "math_score": t["math_score"], "formulas": pa.array(formulas, pa.int64())})
 
         scored = score_dataset(self.ds.select_columns(["id", "url", "text"]), model_uri, cfg)
         table = _collect(scored.map_batches(small, batch_format="pyarrow"))
@@ -578,6 +601,8 @@ def run_expansion(
         scores = scored["math_score"].to_numpy(zero_copy_only=False)
         tokens = scored["tokens"].to_numpy(zero_copy_only=False)
         recalled = recall_mask(scores, tokens, cfg.threshold, cfg.token_budget)
+        dense = formula_dense_mask(scored["formulas"].to_numpy(zero_copy_only=False), tokens, cfg.formulas)
+        recalled = recalled | dense
 
         new = 0
         for i in np.flatnonzero(recalled):
@@ -594,7 +619,8 @@ def run_expansion(
         use = approved if approved is not None else proposals["prefix"].to_pylist()
         approved_union.update(use)
         add = grow_seed(urls, recalled, in_seed, use)
-        add_ids = [ids[i] for i in np.flatnonzero(add)]
+        add_dense = dense & ~in_seed & ~add  # self-annotated math pages in the pool's own styles
+        add_ids = [ids[i] for i in np.flatnonzero(add)] + [ids[i] for i in np.flatnonzero(add_dense)]
         for i in add_ids:
             first_iteration.setdefault(i, k)
         grown_texts += pool.texts(add_ids)
@@ -611,12 +637,14 @@ def run_expansion(
             "seed_grown_total": len(grown_ids),
             "pool_docs": len(ids),
             "recalled": n_rec,
+            "recalled_formula_dense": int(dense.sum()),
             "new_recalled": new,
             "new_fraction": new / max(n_rec, 1),
             "math_domains": len(doms),
             "proposed_prefixes": proposals.num_rows,
             "approved_prefixes": len(use),
-            "seed_added": len(add_ids),
+            "seed_added": int(add.sum()),  # pool pages under approved prefixes
+            "seed_added_formula_dense": int(add_dense.sum()),
             "train": report.to_dict(),
             "histogram": hist,
         }
