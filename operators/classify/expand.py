@@ -80,6 +80,9 @@ class ExpansionConfig:
         is recalled whatever its fastText score, and joins the seed for the next iteration, so
         the classifier learns the pool's own math styles (forum threads, solver pages, lecture
         notes) that a seed such as StackMathQA lacks; None uses the fastText score alone.
+    threshold_without_formulas: a page whose extracted text holds no formula is recalled only
+        when its score reaches this (OpenWebMath, Paster et al. 2023, Sec. 3.1: 0.17 with math
+        markup, 0.8 without); pages with a formula use ``threshold``. None: ``threshold`` for all.
     classifier: fastText settings.
     """
 
@@ -97,6 +100,7 @@ class ExpansionConfig:
     seed: int = 0
     cross_fit: bool = True
     formulas: FormulaConfig | None = field(default_factory=FormulaConfig)
+    threshold_without_formulas: float | None = 0.8
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
 
     def __post_init__(self) -> None:
@@ -104,6 +108,9 @@ class ExpansionConfig:
             raise ValueError(f"ExpansionConfig.iterations must be >= 1, got {self.iterations}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"ExpansionConfig.threshold must be in [0, 1], got {self.threshold}")
+        if self.threshold_without_formulas is not None and not 0.0 <= self.threshold_without_formulas <= 1.0:
+            raise ValueError("ExpansionConfig.threshold_without_formulas must be in [0, 1] or null, "
+                             f"got {self.threshold_without_formulas}")
         for name in ("domain_min_share", "path_min_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"ExpansionConfig.{name} must be in [0, 1], got {getattr(self, name)}")
@@ -600,8 +607,11 @@ def run_expansion(
         urls = scored["url"].to_pylist()
         scores = scored["math_score"].to_numpy(zero_copy_only=False)
         tokens = scored["tokens"].to_numpy(zero_copy_only=False)
+        formulas = scored["formulas"].to_numpy(zero_copy_only=False)
         recalled = recall_mask(scores, tokens, cfg.threshold, cfg.token_budget)
-        dense = formula_dense_mask(scored["formulas"].to_numpy(zero_copy_only=False), tokens, cfg.formulas)
+        if cfg.threshold_without_formulas is not None:
+            recalled &= (formulas > 0) | (scores >= cfg.threshold_without_formulas)
+        dense = formula_dense_mask(formulas, tokens, cfg.formulas)
         recalled = recalled | dense
 
         new = 0
@@ -619,6 +629,8 @@ def run_expansion(
         use = approved if approved is not None else proposals["prefix"].to_pylist()
         approved_union.update(use)
         add = grow_seed(urls, recalled, in_seed, use)
+        if approved is None:  # unreviewed proposals: only pages that show a formula join the seed
+            add &= formulas > 0
         add_dense = dense & ~in_seed & ~add  # self-annotated math pages in the pool's own styles
         add_ids = [ids[i] for i in np.flatnonzero(add)] + [ids[i] for i in np.flatnonzero(add_dense)]
         for i in add_ids:
@@ -661,11 +673,12 @@ def run_expansion(
             stopped_because = f"new_fraction<{cfg.stop_new_fraction}"
             break
 
-    # Final corpus: recalled by the last model, plus every page under an approved prefix (grown
-    # into the seed, or recalled by an earlier model; reviewers judged those paths math).
+    # Final corpus: recalled by the last model, plus the pages grown into the seed, plus (with a
+    # reviewed --approved-paths list) every page under an approved prefix: reviewers judged
+    # those paths math. Unreviewed proposals only add the pages that show a formula.
     ids = scored["id"].to_pylist()
     grown = set(grown_ids)
-    approved_pages = under_prefixes(scored["url"].to_pylist(), approved_union)
+    approved_pages = under_prefixes(scored["url"].to_pylist(), approved_union if approved is not None else set())
     final = np.fromiter((bool(recalled[i]) or ids[i] in grown or bool(approved_pages[i]) for i in range(len(ids))),
                         dtype=bool, count=len(ids))
     for i in np.flatnonzero(final):
