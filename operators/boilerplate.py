@@ -71,6 +71,7 @@ STRONG_KEYWORD_MAX_CHARS = 300  # a strong boilerplate phrase rejects blocks up 
 WEAK_KEYWORD_MAX_CHARS = 40  # a weak boilerplate word rejects blocks up to this long
 DUPLICATE_MIN_CHARS = 10  # shorter blocks never count as repeats
 REPEAT_MIN_DISTINCT = 3  # a repeated section holds at least this many different blocks
+REPEAT_LABEL_MIN_COUNT = 3  # a short block seen this often on a page is an interface label
 BOXED_MIN_CHARS = 200  # sentence text a run needs to survive between boilerplate blocks
 HEADING_LOOKAHEAD_CHARS = 200  # jusText max_heading_distance
 SECTION_HEADING_MAX_CHARS = 60  # a heading this short that opens with a section cue closes the article
@@ -503,13 +504,34 @@ def _mark_repeated_sections(blocks: list[Block]) -> None:
         i = j
 
 
+def _mark_repeated_labels(blocks: list[Block]) -> None:
+    """Label BAD short blocks that recur on the page: interface labels ("Enlarge", "Now
+    playing", "Reply"), repeated sign-up lines and a headline printed twice. A short block
+    (under SHORT_CHARS, no sentence end) seen REPEAT_LABEL_MIN_COUNT or more times is dropped
+    everywhere; one seen twice keeps its first copy only (a headline repeated in a hero and
+    in the article body, a byline above and below)."""
+    counts: dict[str, int] = {}
+    for b in blocks:
+        if b.kind in (LOOSE, PARAGRAPH) and b.eff_len < SHORT_CHARS and _ENDS_SENTENCE.search(b.text) is None:
+            counts[b.text] = counts.get(b.text, 0) + 1
+    if not counts or max(counts.values()) < 2:
+        return
+    seen: set[str] = set()
+    for b in blocks:
+        n = counts.get(b.text, 0)
+        if n >= REPEAT_LABEL_MIN_COUNT:
+            b.label = _VOID
+        seen.add(b.text)
+
+
 def classify(blocks: list[Block]) -> None:
     """Set ``label`` on every block: context-free class, then the sections under closing
     headings (_close_sections), then context revision (_revise)."""
     _mark_repeated_sections(blocks)
+    _mark_repeated_labels(blocks)
     keyed: list[Block] = []  # blocks short enough for the keyword test, decided after it
     for b in blocks:
-        if b.label == BAD:
+        if b.label in (BAD, _VOID):
             continue
         n = b.eff_len
         if b.kind == PRE:

@@ -1,0 +1,157 @@
+"""Extraction failure classes (issue 11): each test builds the page shape of one class and
+checks what the extractor keeps and drops. None of these pages comes from the dev sets."""
+
+from __future__ import annotations
+
+import pytest
+
+from operators import boilerplate as bp
+from operators.extract import ExtractConfig, extract_one, extract_text
+from operators.html_repair import repair_markup
+
+CFG = ExtractConfig()
+PARA = (
+    "The city council approved the new budget on Tuesday after a long debate about schools, "
+    "roads and the future of public transport in the region. "
+)
+STORY = "".join(f"<p>{PARA} Paragraph {i} adds detail on the vote and what happens next.</p>" for i in range(6))
+CONSENT = (
+    "We and our partners store and access information on your device and process personal data, "
+    "such as unique identifiers and browsing data, for personalised advertising and content. "
+) * 3
+
+
+def page(body: str, head: str = "") -> str:
+    return f"<!doctype html><html><head>{head}<title>t</title></head><body>{body}</body></html>"
+
+
+# --- what the page hides or floats above it --------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", [
+    '<div role="dialog" aria-label="Privacy"><h2>Your privacy</h2><p>{c}</p></div>',
+    '<div role="alertdialog"><p>{c}</p></div>',
+    '<div class="panel" aria-modal="true"><p>{c}</p></div>',
+    "<dialog><p>{c}</p></dialog>",
+])
+def test_dialogs_and_modal_overlays_are_not_content(overlay):
+    html = page(f"<main><h1>Budget passes</h1>{STORY}</main>" + overlay.format(c=CONSENT))
+    text = extract_text(html, CFG)
+    assert "Paragraph 5 adds detail" in text
+    assert "unique identifiers" not in text
+
+
+def test_an_open_dialog_in_the_article_is_kept_when_it_is_the_page():
+    html = page(f"<dialog open><h1>Budget passes</h1>{STORY}</dialog>")
+    assert "Paragraph 5 adds detail" in extract_text(html, CFG)
+
+
+# --- one <article>: read it, not the rest of the page ----------------------------------------
+
+
+def test_single_article_element_scopes_the_main_content():
+    aside = f'<div class="bottom"><h2>Before you go</h2><p>{CONSENT}</p></div>'
+    html = page(f'<div class="wrap"><h1>Budget passes</h1><article>{STORY}</article>{aside}</div>')
+    text = extract_text(html, CFG)
+    assert text.startswith("Budget passes")  # the page's <h1> stays with its article
+    assert "Paragraph 5 adds detail" in text
+    assert "unique identifiers" not in text
+
+
+def test_several_article_elements_are_read_whole():
+    two = (f"<article><h2>First story</h2>{STORY}</article>"
+           f"<article><h2>Second story</h2><p>{CONSENT}</p></article>")
+    text = extract_text(page(two), CFG)
+    assert "Paragraph 5 adds detail" in text and "unique identifiers" in text
+
+
+def test_an_article_element_that_is_not_the_article_falls_back():
+    html = page(f'<article><p>Share</p></article><div class="story">{STORY}</div>')
+    assert "Paragraph 5 adds detail" in extract_text(html, CFG)
+
+
+# --- comments: a thread's replies are its content, an article's widget is not ---------------
+
+REPLIES = "".join(
+    f'<li class="comment"><div class="comment-author">user{i}</div><div class="comment-body">'
+    f"<p>Reply {i}: I had the same problem with the bus timetable, and the fix was to check the "
+    f"route planner again after the update on Monday morning.</p></div></li>"
+    for i in range(8)
+)
+
+
+def _with_comments(opening: str) -> str:
+    return page(f'<article><h1>Bus timetable question</h1>{opening}</article>'
+                f'<section id="comments" class="comments"><h2>8 replies</h2><ol class="comment-list">{REPLIES}</ol></section>')
+
+
+def test_thread_replies_are_kept_when_they_are_the_page():
+    html = _with_comments("<p>Does anyone know why the number 12 bus no longer stops at the station?</p>")
+    text = extract_text(html, CFG)
+    assert "number 12 bus" in text
+    assert "Reply 7:" in text and "Reply 0:" in text
+
+
+def test_comment_widget_under_a_long_article_is_dropped():
+    text = extract_text(_with_comments(STORY), CFG)
+    assert "Paragraph 5 adds detail" in text
+    assert "Reply 0:" not in text
+
+
+# --- interface labels repeated through the page ----------------------------------------------
+
+
+def test_short_labels_repeated_three_times_are_dropped_once_or_twice_kept():
+    body = "<h1>Budget passes</h1>"
+    for i in range(4):
+        body += f"<p>{PARA} Part {i} of the story.</p><div>Enlarge</div>"
+    body += "<div>Photo: City archive</div><p>" + PARA + "</p><div>Photo: City archive</div>"
+    text = extract_text(page(f"<main>{body}</main>"), CFG)
+    assert "Enlarge" not in text
+    assert "Part 3 of the story" in text
+    assert "Photo: City archive" in text  # twice is not yet a label
+
+
+def test_repeated_list_items_are_not_labels():
+    items = "".join(f"<li>{x}</li>" for x in ["Yes", "No", "Yes", "Yes", "No", "Yes"])
+    blocks = bp.parse_blocks(f"<p>{PARA}</p><ul>{items}</ul><p>{PARA} More.</p>")
+    bp.classify(blocks)
+    assert [b.label for b in blocks if b.text == "Yes"] == [bp.GOOD] * 4
+
+
+# --- broken markup that swallows the page ----------------------------------------------------
+
+
+@pytest.mark.parametrize("head", [
+    "<title>T</head>",                        # title never closed
+    "<title>T</titel></head>",                # misspelt end tag
+    "<style>.a{color:red}</head>",            # style never closed
+    "<script>var a = 1;</head>",              # script never closed
+])
+def test_unclosed_raw_text_element_in_head_is_recovered(head):
+    html = f"<!doctype html><html><head>{head}<body><h1>Budget passes</h1>{STORY}</body></html>"
+    text, reason = extract_one(html.encode(), None, CFG)
+    assert reason is None and "Paragraph 5 adds detail" in text
+
+
+@pytest.mark.parametrize("opener", ["<noscript><img src=x.gif>", "<textarea>", "<!-- banner "])
+def test_unclosed_element_in_body_is_recovered(opener):
+    html = f"<!doctype html><html><head><title>t</title></head><body>{opener}<h1>Budget passes</h1>{STORY}</body></html>"
+    assert "Paragraph 5 adds detail" in extract_text(html, CFG)
+
+
+def test_repair_markup_leaves_closed_elements_alone():
+    html = page(f"<script>if (a < b) {{ x(); }}</script><noscript>n</noscript><!-- c -->{STORY}")
+    assert repair_markup(html) == html
+
+
+def test_repair_markup_closes_each_unclosed_element_once():
+    assert repair_markup("<title>T<p>a</p><textarea>x<p>b</p>") == "<title>T</title><p>a</p><textarea>x</textarea><p>b</p>"
+
+
+def test_link_table_front_page_is_not_lost():
+    rows = "".join(f'<tr><td><a href="/s/{i}">Story {i}: the council vote and the new bus routes</a></td></tr>'
+                   for i in range(30))
+    text, reason = extract_one(page(f"<table>{rows}</table>").encode(), None, CFG)
+    assert reason is None
+    assert "Story 29: the council vote" in text
