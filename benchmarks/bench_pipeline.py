@@ -512,7 +512,7 @@ def agreement_texts(files: list[Path]) -> list[dict[str, Any]]:
 
     import pyarrow as pa
 
-    from operators.extract import detect_language
+    from operators.langid import detect_language
     from operators.pipeline import annotate_batch
     from operators.recipe import load_recipe
     from operators.warc import iter_warc_tables
@@ -525,7 +525,7 @@ def agreement_texts(files: list[Path]) -> list[dict[str, Any]]:
             for i, line in enumerate(f):
                 if line.strip():
                     rec = json.loads(line)
-                    lang, _ = detect_language(rec["text"], cfg.extract)
+                    lang, _ = detect_language(rec["text"], cfg.extract.language)
                     docs.append({"id": f"dolma:{path.name}:{i}", "text": rec["text"], "language": lang, "origin": "dolma"})
     for path in files:
         with path.open("rb") as f:

@@ -1,7 +1,8 @@
 """HTML -> text: character decoding, main-content extraction, language id.
 
-Pure cores (``decode_html``, ``extract_text``, ``detect_language``, ``extract_one``) and one
-thin Ray Data adapter (``extract_batch``, ``batch_format="pyarrow"``).
+Pure cores (``decode_html``, ``extract_text``, ``extract_one``; language id is
+:func:`operators.langid.detect_language`) and one thin Ray Data adapter (``extract_batch``,
+``batch_format="pyarrow"``).
 
 Extraction is resiliparse's ``extract_plain_text`` (Bevendorff et al. 2018, "Elastic
 ChatNoir"; main-content heuristics of resiliparse 0.14+), followed by the block-level
@@ -22,8 +23,7 @@ from __future__ import annotations
 import codecs
 import re
 import time
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from operators.boilerplate import prune_minimal_html
 from operators.config import ConfigError
+from operators.langid import LanguageIdConfig, detect_language
 from operators.schema import (
     DOCUMENT_COLUMNS,
     DOMAIN,
@@ -69,14 +70,6 @@ _DEPTH_TAG = re.compile(
 MAX_GARBAGE_SHARE = 0.05
 # Share of undecodable bytes up to which a declared charset is kept (with U+FFFD).
 MAX_REPLACED_SHARE = 0.01
-# resiliparse detect_fast ranks: score = 1 - rank / LANGID_RANK_SCALE (0 at the default cutoff).
-LANGID_RANK_SCALE = 1200
-
-# Code point ranges (inclusive) of the scripts :func:`_cjk_language` counts.
-_CJK_HAN = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
-_KANA = ((0x3040, 0x30FF),)
-_HANGUL = ((0xAC00, 0xD7AF), (0x1100, 0x11FF))
-_LETTER = re.compile(r"[^\W\d_]")
 # Control characters that do not occur in text (all but tab, newlines, form feed); in UTF-8
 # and every ASCII-compatible charset each is one byte of the same value.
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20)])
@@ -95,9 +88,9 @@ class ExtractConfig:
     timeout_seconds: pages whose extraction took longer are rejected
         (``extraction_timeout``), measured after the fact (see module docstring); None: off.
     min_text_chars: documents with fewer characters of text are rejected (``empty_text``).
-    langid: "resiliparse" (``detect_fast``, no model file) or "fasttext" (lid.176.bin).
-    fasttext_model: path to fastText's lid.176.bin, required when langid="fasttext"; loaded
-        once per process, on first use.
+    language: language id of the extracted text (:class:`operators.langid.LanguageIdConfig`):
+        ``backend`` fasttext (lid.176, default) or resiliparse, ``model`` (lid.176.bin/.ftz
+        path or s3:// URI; default the lid.176.ftz shipped with raysift).
     """
 
     main_content: bool = True
@@ -105,17 +98,11 @@ class ExtractConfig:
     max_html_bytes: int | None = 10_000_000
     timeout_seconds: float | None = 5.0
     min_text_chars: int = 1
-    langid: Literal["resiliparse", "fasttext"] = "resiliparse"
-    fasttext_model: str | None = None
+    language: LanguageIdConfig = field(default_factory=LanguageIdConfig)
 
     def __post_init__(self) -> None:
-        if self.langid not in ("resiliparse", "fasttext"):
-            raise ConfigError(f"ExtractConfig.langid = {self.langid!r}; choose 'resiliparse' or 'fasttext'")
-        if self.langid == "fasttext" and not self.fasttext_model:
-            raise ConfigError(
-                "ExtractConfig.langid = 'fasttext' needs fasttext_model: the path to lid.176.bin "
-                "(https://fasttext.cc/docs/en/language-identification.html), or use langid: resiliparse"
-            )
+        if not isinstance(self.language, LanguageIdConfig):
+            raise ConfigError("ExtractConfig.language must be a LanguageIdConfig (YAML: a mapping with backend, model)")
         if self.max_html_bytes is not None and self.max_html_bytes <= 0:
             raise ConfigError("ExtractConfig.max_html_bytes must be positive or null (no limit)")
         if self.timeout_seconds is not None and self.timeout_seconds <= 0:
@@ -274,80 +261,6 @@ def extract_text(html: str, cfg: ExtractConfig) -> str:
     return text
 
 
-# --- language id ----------------------------------------------------------------------------
-
-_FASTTEXT_MODELS: dict[str, object] = {}
-
-
-def _fasttext(path: str):
-    model = _FASTTEXT_MODELS.get(path)
-    if model is None:
-        import fasttext
-
-        model = fasttext.load_model(path)
-        _FASTTEXT_MODELS[path] = model
-    return model
-
-
-def _count_in(points: np.ndarray, ranges: tuple[tuple[int, int], ...]) -> int:
-    return sum(int(np.count_nonzero((points >= lo) & (points <= hi))) for lo, hi in ranges)
-
-
-def _cjk_language(text: str) -> tuple[str, float] | None:
-    """Script-based id for Chinese/Japanese/Korean text, where ``detect_fast`` returns
-    'unknown' (short text) or a wrong language at larger cutoffs."""
-    sample = text[:20_000]
-    if sample.isascii():
-        return None
-    points = np.frombuffer(sample.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    han, kana, hangul = (_count_in(points, ranges) for ranges in (_CJK_HAN, _KANA, _HANGUL))
-    cjk = han + kana + hangul
-    if cjk == 0:
-        return None
-    folded = points | 0x20  # A-Z -> a-z
-    if np.count_nonzero((folded >= 0x61) & (folded <= 0x7A)) > 2 * cjk:
-        return None  # more than twice as many ASCII letters: CJK is under half the letters
-    letters = len(_LETTER.findall(sample))
-    if not letters or cjk / letters < 0.5:
-        return None
-    if hangul >= max(han, kana):
-        return "ko", hangul / letters
-    if kana >= 0.1 * cjk:
-        return "ja", cjk / letters
-    return "zh", han / letters
-
-
-def detect_language(text: str, cfg: ExtractConfig) -> tuple[str | None, float]:
-    """(ISO 639-1 code or None, score in [0, 1]).
-
-    fastText: the top label of lid.176.bin and its probability (Joulin et al. 2016). resiliparse:
-    ``detect_fast`` with score ``1 - rank / 1200`` (a distance, not a probability; 0.65 means
-    rank <= 420, which long texts reach); CJK-dominated text is identified by script.
-
-    >>> detect_language("Der Ausschuss hat am Dienstag den Haushalt für das kommende Jahr "
-    ...                 "beschlossen, nachdem die Verhandlungen lange gedauert hatten.", ExtractConfig())[0]
-    'de'
-    >>> detect_language("今天天气很好。", ExtractConfig())[0]
-    'zh'
-    """
-    if not text or not text.strip():
-        return None, 0.0
-    if cfg.langid == "fasttext":
-        labels, probs = _fasttext(cfg.fasttext_model).predict(text[:20_000].replace("\n", " "))
-        if not labels:
-            return None, 0.0
-        return labels[0].removeprefix("__label__"), float(min(1.0, probs[0]))
-    from resiliparse.parse.lang import detect_fast
-
-    cjk = _cjk_language(text)
-    if cjk is not None:
-        return cjk[0], round(min(1.0, cjk[1]), 4)
-    lang, rank = detect_fast(text[:20_000])
-    if lang == "unknown":
-        return None, 0.0
-    return lang, round(max(0.0, 1.0 - rank / LANGID_RANK_SCALE), 4)
-
-
 # --- one page -------------------------------------------------------------------------------
 
 
@@ -443,7 +356,7 @@ def extract_batch(table: pa.Table, cfg: ExtractConfig) -> pa.Table:
         reasons[i] = reason
         if text is not None:
             texts[i] = text
-            langs[i], scores[i] = detect_language(text, cfg)
+            langs[i], scores[i] = detect_language(text, cfg.language)
     out = table.drop_columns([c for c in (HTML, TEXT, DOMAIN, LANGUAGE, LANGUAGE_SCORE) if c in table.column_names])
     added = {
         TEXT: pa.array(texts, pa.string()),

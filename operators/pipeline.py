@@ -83,8 +83,9 @@ def reject_empty_texts(table: pa.Table, min_chars: int) -> pa.Table:
 
 
 def _ensure_language(table: pa.Table, cfg: PipelineConfig) -> pa.Table:
-    """Detect the language of document-file input that has no ``language`` column."""
-    from operators import extract
+    """Detect the language of document-file input that has no ``language`` column (the same
+    :func:`operators.langid.detect_language` and settings as crawled pages)."""
+    from operators.langid import detect_language
 
     if LANGUAGE in table.column_names and table.column(LANGUAGE).null_count < table.num_rows:
         return table
@@ -92,7 +93,7 @@ def _ensure_language(table: pa.Table, cfg: PipelineConfig) -> pa.Table:
     scores: list[float | None] = []
     for ok, text in zip(alive_mask(table), table.column(TEXT).to_pylist()):
         if ok and text:
-            lang, score = extract.detect_language(text, cfg.extract)
+            lang, score = detect_language(text, cfg.extract.language)
         else:
             lang, score = None, None
         langs.append(lang)

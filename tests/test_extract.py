@@ -25,7 +25,6 @@ from operators.extract import (
     UNDECODABLE_HTML,
     ExtractConfig,
     decode_html,
-    detect_language,
     extract_batch,
     extract_one,
     extract_text,
@@ -161,59 +160,18 @@ def test_five_megabyte_single_line():
     assert len(text) > 4_000_000
 
 
-# --- language id ----------------------------------------------------------------------------
-
-LANG_TEXTS = {
-    "en": PARA * 3,
-    "de": "Der Stadtrat hat am Dienstag nach einer langen Debatte über Schulen, Straßen und die "
-    "Zukunft des öffentlichen Verkehrs in der Region den neuen Haushalt beschlossen. " * 2,
-    "fr": "Le conseil municipal a approuvé mardi le nouveau budget après un long débat sur les "
-    "écoles, les routes et l'avenir des transports publics dans la région. " * 2,
-    "zh": "市议会周二在就学校、道路和该地区公共交通的未来进行长时间辩论后批准了新预算。",
-    "ja": JAPANESE,
-}
-
-
-@pytest.mark.parametrize("lang", sorted(LANG_TEXTS))
-def test_language_id(lang):
-    got, score = detect_language(LANG_TEXTS[lang], CFG)
-    assert got == lang
-    assert 0.0 < score <= 1.0
-
-
-ENGLISH = (
-    "When the river flooded in the spring, most of the families who lived along its banks had "
-    "already moved their furniture to the upper floors. The water rose faster than anyone had "
-    "expected, however, and by the evening the old bridge was closed. Volunteers from the nearby "
-    "villages brought food, blankets and boats, while the fire brigade pumped water out of the "
-    "school, which had become a shelter for those who could not stay with relatives. Nobody was "
-    "hurt, but the damage to the houses and the roads will take months to repair, and the mayor "
-    "has asked the government for help with the cost of rebuilding the bridge before winter."
-)
-
-
-def test_long_text_scores_above_the_default_keep_threshold():
-    # score = 1 - rank/1200: real English documents of this length rank ~150-400 (Dolma CC samples)
-    assert detect_language(ENGLISH, CFG) >= ("en", 0.65)
-
-
-def test_short_chinese_is_not_unknown():
-    assert detect_language("今天天气很好。", CFG)[0] == "zh"
-
-
-def test_language_of_empty_text():
-    assert detect_language("", CFG) == (None, 0.0)
-
-
 # --- config ---------------------------------------------------------------------------------
 
 
-def test_fasttext_without_model_is_a_config_error():
-    with pytest.raises(ConfigError, match="lid.176.bin"):
-        ExtractConfig(langid="fasttext")
-    with pytest.raises(ConfigError, match="resiliparse"):
-        from_dict(ExtractConfig, {"langid": "cld3"})
-    assert from_dict(ExtractConfig, {"timeout_seconds": None}).timeout_seconds is None
+def test_language_id_settings_come_from_the_language_key():
+    cfg = from_dict(ExtractConfig, {"language": {"backend": "resiliparse"}, "timeout_seconds": None})
+    assert cfg.language.backend == "resiliparse" and cfg.timeout_seconds is None
+    assert ExtractConfig().language.backend == "fasttext"
+    with pytest.raises(ConfigError, match="'fasttext', 'resiliparse'"):
+        from_dict(ExtractConfig, {"language": {"backend": "cld3"}}, "config.extract")
+    with pytest.raises(ConfigError, match="unknown key 'langid' in config.extract; valid keys: .*language"):
+        from_dict(ExtractConfig, {"langid": "fasttext"}, "config.extract")
+
 
 
 # --- boilerplate ----------------------------------------------------------------------------
@@ -421,38 +379,6 @@ def test_extract_batch_keeps_earlier_reason():
     out = extract_batch(table, CFG)
     assert out.column("reason").to_pylist() == ["url_blocked"]
     assert out.column("text").to_pylist() == [None]
-
-
-def _reference_cjk_language(text: str):
-    """The regex version the vectorised ``_cjk_language`` replaced (same rule)."""
-    import re
-
-    sample = text[:20_000]
-    letters = len(re.findall(r"[^\W\d_]", sample))
-    if not letters:
-        return None
-    han = len(re.findall("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", sample))
-    kana = len(re.findall("[\u3040-\u30ff]", sample))
-    hangul = len(re.findall("[\uac00-\ud7af\u1100-\u11ff]", sample))
-    cjk = han + kana + hangul
-    if cjk / letters < 0.5:
-        return None
-    if hangul >= max(han, kana):
-        return "ko", hangul / letters
-    if kana >= 0.1 * cjk:
-        return "ja", cjk / letters
-    return "zh", han / letters
-
-
-def test_script_language_id_equals_the_regex_rule_on_mixed_scripts():
-    import random
-
-    rng = random.Random(7)
-    pools = ["abcXYZ", "今天天气很好", "ひらがなカタカナ・", "한국어텍스트", "0123 ,.!", "éüß", "ᄀᄁ", "丽丽"]
-    for _ in range(3000):
-        weights = [rng.random() ** 3 for _ in pools]
-        text = "".join(rng.choice(rng.choices(pools, weights)[0]) for _ in range(rng.randint(0, 60)))
-        assert ex._cjk_language(text) == _reference_cjk_language(text), text
 
 
 def test_garbage_share_counts_control_and_replacement_characters():
