@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from operators.boilerplate import prune_minimal_html
+from operators.html_repair import repair_markup
 from operators.config import ConfigError
 from operators.langid import LanguageIdConfig, detect_language
 from operators.schema import (
@@ -58,6 +59,23 @@ HTTP_CHARSET = "http_charset"
 # With main_content, a pruned text shorter than this many characters falls back to the
 # whole page (pruned): resiliparse's main-content guess sometimes drops the entire article.
 FALLBACK_MIN_CHARS = 200
+# Comments: resiliparse's main-content pass drops comment sections. On a forum or Q&A thread
+# those replies are the content, on an article page they are a widget beside it. A page whose
+# comment-free text is shorter than a few paragraphs (THREAD_MAX_CHARS) and whose comment
+# sections make it at least THREAD_MIN_GAIN times longer is a thread: its replies are kept.
+THREAD_MAX_CHARS = 1000
+THREAD_MIN_GAIN = 1.5
+# Elements that sit above the page rather than in it: dialogs and modal overlays (cookie
+# consent panels, sign-in and report forms, media galleries) and closed <dialog>s. A browser
+# shows them only on request; none is part of the article (WAI-ARIA 1.2, roles "dialog" and
+# "alertdialog", ``aria-modal``; HTML ``<dialog>`` without ``open``).
+OVERLAY_SELECTORS = ("[role=dialog]", "[role=alertdialog]", "[aria-modal=true]", "dialog:not([open])")
+# A page with exactly one <article> element says where its article is (HTML Living Standard,
+# "the article element": a self-contained composition): the main-content pass then reads only
+# that element and the page's <h1>, so consent panels, teaser grids and widgets elsewhere in
+# the page cannot leak in. Pages with several <article>s (feeds, teaser lists, threads) are
+# read whole.
+ARTICLE_SCOPE = "body *:not(:has(article, h1)):not(article):not(article *):not(h1)"
 # resiliparse's main-content pass is quadratic in the element nesting depth (0.3 s at depth
 # 2,000, minutes at 50,000, and native code cannot be interrupted): deeper pages are
 # extracted whole (linear) and pruned.
@@ -240,24 +258,60 @@ def nesting_depth(html: str) -> int:
 
 
 def extract_text(html: str, cfg: ExtractConfig) -> str:
-    """Plain text of ``html`` per ``cfg`` (may raise the parser's exceptions)."""
+    """Plain text of ``html`` per ``cfg`` (may raise the parser's exceptions).
+
+    The page is parsed once; resiliparse's main-content pass (overlays skipped, comments
+    off, scoped to the page's one ``<article>`` when it has exactly one, see ARTICLE_SCOPE) is
+    pruned by :mod:`operators.boilerplate`; a short result is re-read with comment
+    sections when they hold most of the page (a thread, see THREAD_MAX_CHARS), and a result
+    still under FALLBACK_MIN_CHARS falls back to the whole page. A page that still comes out
+    short is read again with unclosed raw-text elements and comments closed
+    (:func:`operators.html_repair.repair_markup`).
+    """
+    text = _extract(html, cfg)
+    if len(text) < FALLBACK_MIN_CHARS:
+        repaired = repair_markup(html)
+        if repaired != html:
+            again = _extract(repaired, cfg)
+            if len(again) > len(text):
+                text = again
+    return text
+
+
+def _extract(html: str, cfg: ExtractConfig) -> str:
     from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
 
     main_content = cfg.main_content and (
         html.count("<") <= MAX_MAIN_CONTENT_DEPTH or nesting_depth(html) <= MAX_MAIN_CONTENT_DEPTH
     )
+    tree = HTMLTree.parse(html)
+    skip = list(OVERLAY_SELECTORS)
     if not cfg.boilerplate_pruning:
-        return extract_plain_text(html, main_content=main_content, comments=not main_content)
-    minimal = extract_plain_text(
-        html, main_content=main_content, comments=False, preserve_formatting="minimal_html", links=True
-    )
-    text = prune_minimal_html(minimal)
-    if main_content and len(text) < FALLBACK_MIN_CHARS:
-        full = prune_minimal_html(
-            extract_plain_text(html, main_content=False, preserve_formatting="minimal_html", links=True)
-        )
+        return extract_plain_text(tree, main_content=main_content, comments=not main_content, skip_elements=skip)
+    kw = dict(preserve_formatting="minimal_html", links=True, skip_elements=skip)
+    if not main_content:
+        return prune_minimal_html(extract_plain_text(tree, main_content=False, comments=False, **kw))
+    text = ""
+    if tree.body is not None and len(tree.body.query_selector_all("article")) == 1:
+        scoped = dict(kw, skip_elements=skip + [ARTICLE_SCOPE])
+        text = prune_minimal_html(extract_plain_text(tree, main_content=True, comments=False, **scoped))
+        if len(text) >= FALLBACK_MIN_CHARS:
+            kw = scoped
+    if len(text) < FALLBACK_MIN_CHARS:  # no single <article>, or it was not the article
+        text = prune_minimal_html(extract_plain_text(tree, main_content=True, comments=False, **kw))
+    if len(text) < THREAD_MAX_CHARS:
+        thread = prune_minimal_html(extract_plain_text(tree, main_content=True, comments=True, **kw))
+        if len(thread) >= THREAD_MIN_GAIN * len(text):
+            text = thread
+    if len(text) < FALLBACK_MIN_CHARS:
+        full = prune_minimal_html(extract_plain_text(tree, main_content=False, **kw))
         if len(full) > len(text):
             text = full
+    if not text:
+        # Pruning rejected every block (a front page that is one table of links): the page's
+        # text is kept unpruned, for the quality filters to judge rather than lost as empty.
+        text = extract_plain_text(tree, main_content=True, comments=True, skip_elements=skip)
     return text
 
 
