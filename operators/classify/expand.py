@@ -332,6 +332,28 @@ def formula_dense_mask(formulas: np.ndarray, tokens: np.ndarray, cfg: FormulaCon
     return (formulas >= cfg.min_formulas) & (per_k >= cfg.min_per_kwords)
 
 
+def recall_decision(scores: np.ndarray, tokens: np.ndarray, formulas: np.ndarray,
+                    cfg: ExpansionConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(recalled, formula_dense) masks of one iteration.
+
+    Recalled: score >= ``threshold`` (or within ``token_budget``) and, for a page without any
+    formula, score >= ``threshold_without_formulas`` (OpenWebMath's 0.17 / 0.8 rule); or
+    formula-dense whatever the score.
+
+    >>> cfg = ExpansionConfig(threshold=0.2, threshold_without_formulas=0.8)
+    >>> rec, dense = recall_decision(np.array([0.5, 0.5, 0.9, 0.01]), np.array([100] * 4), np.array([1, 0, 0, 5]), cfg)
+    >>> rec.tolist(), dense.tolist()
+    ([True, False, True, True], [False, False, False, True])
+    """
+    formulas = np.asarray(formulas, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    recalled = recall_mask(scores, tokens, cfg.threshold, cfg.token_budget)
+    if cfg.threshold_without_formulas is not None:
+        recalled &= (formulas > 0) | (scores >= cfg.threshold_without_formulas)
+    dense = formula_dense_mask(formulas, tokens, cfg.formulas)
+    return recalled | dense, dense
+
+
 def should_stop(new_recalled: int, recalled: int, iteration: int, stop_new_fraction: float | None) -> bool:
     """DeepSeekMath stop rule: after the first iteration, fewer than ``stop_new_fraction`` new docs."""
     if stop_new_fraction is None or iteration < 2:
@@ -608,11 +630,7 @@ def run_expansion(
         scores = scored["math_score"].to_numpy(zero_copy_only=False)
         tokens = scored["tokens"].to_numpy(zero_copy_only=False)
         formulas = scored["formulas"].to_numpy(zero_copy_only=False)
-        recalled = recall_mask(scores, tokens, cfg.threshold, cfg.token_budget)
-        if cfg.threshold_without_formulas is not None:
-            recalled &= (formulas > 0) | (scores >= cfg.threshold_without_formulas)
-        dense = formula_dense_mask(formulas, tokens, cfg.formulas)
-        recalled = recalled | dense
+        recalled, dense = recall_decision(scores, tokens, formulas, cfg)
 
         new = 0
         for i in np.flatnonzero(recalled):
