@@ -44,6 +44,7 @@ from operators.mathml import element_to_latex
 _PREFILTER_TOKENS: tuple[bytes, ...] = (
     b"mathjax", b"katex", b"<math", b"math/tex", b"latex.php", b"codecogs", b"mimetex",
     b"mathtex.cgi", b"wp.com/latex", b"cht=tx", b"math-container", b'class="tex"', b"tex.cgi",
+    b".cgi?%5c", b".latex?",  # URL-encoded LaTeX behind any renderer CGI; CodeCogs-style ``gif.latex?``
 )
 _LATEX_COMMAND = (
     r"\\(?:frac|dfrac|tfrac|sum|int|iint|oint|prod|sqrt|lim|infty|partial|nabla|cdot|times|leq?|geq?"
@@ -63,6 +64,7 @@ _RENDERER_SRC = re.compile(
     re.IGNORECASE,
 )
 _QUERY_KEYS = ("latex", "chl", "tex", "eq", "formula")
+_IMG_SOURCES = ("src", "data-src", "data-lazy-src", "data-original")
 _NAMED_QUERY = re.compile(r"(?:^|&)(%s)=" % "|".join(_QUERY_KEYS), re.IGNORECASE)
 # A bare ``.cgi?`` query counts only when it reads as LaTeX (a command, a sub/superscript, braces).
 _TEX_LIKE = re.compile(r"\\[a-zA-Z]+|[\^_{}]")
@@ -283,7 +285,13 @@ def replace_math_tree(tree: HTMLTree, cfg: MathExtractConfig | None = None) -> i
     # 6. Formula images.
     if cfg.formula_images:
         for img in list(root.get_elements_by_tag_name("img")):
-            tex = image_latex(img.getattr("src") or "", img.getattr("alt"))
+            tex = None
+            for attr in _IMG_SOURCES:  # lazy-loading pages keep the real URL in data-src
+                tex = image_latex(img.getattr(attr) or "", None)
+                if tex is not None:
+                    break
+            if tex is None:
+                tex = image_latex(img.getattr("src") or "", img.getattr("alt"))
             if tex is None and "latex" in _classes(img):
                 tex = img.getattr("alt")
             if tex is not None and not _too_long(tex, cfg):

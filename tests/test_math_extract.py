@@ -200,6 +200,18 @@ def test_formula_image_urls_carry_latex(src, tex):
     assert f"${tex}$" in text
 
 
+def test_prefilter_sees_url_encoded_renderer_images():
+    assert has_math('<img src="http://math.example.edu/cgi-bin/render.cgi?%5Cfrac%7B1%7D%7B2%7D">')
+    assert has_math('<img src="https://eq.example.net/gif.latex?x%5E2">')
+    assert not has_math('<img src="http://example.org/cgi-bin/counter.cgi?page=home">')
+
+
+def test_lazy_loaded_formula_image_uses_data_src():
+    html = _page('<p>Hence <img src="data:image/gif;base64,R0lGOD" data-src="https://s0.wp.com/latex.php?'
+                 'latex=%5Cpi+r%5E2&bg=fff" alt="pi r squared"> is the area.</p>')
+    assert "$\\pi r^2$" in extract_math_text(html, MathExtractConfig(main_content=False))
+
+
 def test_plain_cgi_and_photo_images_are_not_formulas():
     assert image_latex("http://example.org/cgi-bin/counter.cgi?page=home") is None
     assert image_latex("/img/photo.jpg", "A photo") is None
