@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
               f"after {stats['iterations_run']} iterations ({stats['stopped_because']})")
         for g in stats["growth"]:
             print(f"  iteration {g['iteration']}: recalled {g['recalled']:,} (+{g['new_recalled']:,} new), "
-                  f"seed +{g['seed_added']:,}")
+                  f"seed +{g['seed_added']:,} from paths, +{g.get('seed_added_formula_dense', 0):,} formula-dense")
         print(f"output: {args.output}  (recalled/, iterations/<k>/, stats.json, report.html)")
         return 0
 

@@ -56,11 +56,19 @@ def test_loop_finds_planted_math_domains_and_paths(tmp_path):
     is_math = [truth[r["id"]]["is_math"] for r in recalled]
     planted = sum(p["is_math"] for p in truth.values())
     precision, recall = sum(is_math) / len(is_math), sum(is_math) / planted
-    assert precision >= 0.8 and recall >= 0.95, (precision, recall)
+    assert precision >= 0.9 and recall >= 0.95, (precision, recall)
+    # look-alikes on the math sites (meta/help pages, syllabi) have no formulas: kept out even
+    # though their paths are proposed
+    assert not any(truth[r["id"]]["targets"] == ["math_lookalike"] for r in recalled)
+    it1 = json.loads((out / "iterations" / "1" / "stats.json").read_text())
+    assert it1["recalled_formula_dense"] > 0 and it1["seed_added_formula_dense"] > 0
     assert all(r["math_score"] is not None and r["iteration"] >= 1 for r in recalled)
 
     stats = json.loads((out / "stats.json").read_text())
     assert stats["documents_in"] == stats["documents_out"] + sum(stats["rejected"].values())
-    assert stats["growth"][0]["seed_added"] > 0, "approved (proposed) prefixes grow the seed"
-    assert stats["growth"][1]["recalled"] > stats["growth"][0]["recalled"], "the grown seed recalls more"
+    g1 = stats["growth"][0]
+    assert g1["seed_added"] + g1["seed_added_formula_dense"] > 0, "the seed grows with the pool's own math pages"
+    # the first iteration already recalls every planted math page (formula-dense or above the
+    # threshold); the grown seed loses none of them
+    assert stats["growth"][1]["recalled"] >= g1["recalled"]
     assert "iteration 1" in (out / "report.html").read_text()
