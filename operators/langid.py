@@ -37,7 +37,8 @@ Steps per text, in order:
 Result: ``(code, probability)``. lid.176 labels are ISO 639-1 codes where one exists (``en``,
 ``de``, ``zh``, ``ja``), else ISO 639-2/3 (``ceb``, ``war``, ``yue``, ``wuu``), plus a few of
 its own (``sh`` Serbo-Croatian, ``eml``, ``bh``); the ``__label__`` prefix is removed, nothing
-else is mapped. Empty or whitespace-only text gives ``(None, 0.0)``.
+else is mapped. Empty or whitespace-only text gives ``(None, 0.0)``, and so does text on which
+fastText returns no label (digits only, for example).
 
 The ``resiliparse`` backend (faster, no model) runs ``detect_fast`` on the same prose; its score
 ``1 - rank / 1200`` is a distance, not a probability (0.65 means rank <= 420), and CJK-dominated

@@ -106,6 +106,7 @@ def test_formula_only_text_falls_back_to_the_raw_text_with_a_low_score():
         assert prose_text(text) == ""
         lang, prob = detect_language(text, FASTTEXT)
         assert 0.0 <= prob < 0.65, (text, lang, prob)  # dropped by the default language filter
+    assert detect_language("12345 678", FASTTEXT) == (None, 0.0)  # fastText gives no label
 
 
 def test_giant_single_line_is_bounded():
