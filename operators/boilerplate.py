@@ -72,6 +72,9 @@ WEAK_KEYWORD_MAX_CHARS = 40  # a weak boilerplate word rejects blocks up to this
 DUPLICATE_MIN_CHARS = 10  # shorter blocks never count as repeats
 REPEAT_MIN_DISTINCT = 3  # a repeated section holds at least this many different blocks
 REPEAT_LABEL_MIN_COUNT = 3  # a short block seen this often on a page is an interface label
+TEASER_MIN_HEADLINES = 3  # linked headlines that make a teaser list
+TEASER_HEADLINE_MIN_CHARS = 40  # shorter all-link blocks are names and labels, not headlines
+TEASER_MAX_GAP = 2  # blocks (summary, date) between two headlines of one list
 BOXED_MIN_CHARS = 200  # sentence text a run needs to survive between boilerplate blocks
 HEADING_LOOKAHEAD_CHARS = 200  # jusText max_heading_distance
 SECTION_HEADING_MAX_CHARS = 60  # a heading this short that opens with a section cue closes the article
@@ -524,11 +527,32 @@ def _mark_repeated_labels(blocks: list[Block]) -> None:
         seen.add(b.text)
 
 
+def _mark_teaser_lists(blocks: list[Block]) -> None:
+    """Label BAD teaser lists: TEASER_MIN_HEADLINES or more linked headlines (blocks that are
+    all link and at least TEASER_HEADLINE_MIN_CHARS long, not list items) each at most
+    TEASER_MAX_GAP blocks from the next, with the summaries, dates and bylines between them.
+    That is the shape of "more stories", "related" and archive grids,
+    which point to other pages; an article's own links sit inside its sentences."""
+    heads = [i for i, b in enumerate(blocks)
+             if b.link_density >= 0.9 and b.eff_len >= TEASER_HEADLINE_MIN_CHARS and b.kind != ITEM]
+    if len(heads) < TEASER_MIN_HEADLINES:
+        return
+    start = 0
+    for k in range(1, len(heads) + 1):
+        if k < len(heads) and heads[k] - heads[k - 1] <= TEASER_MAX_GAP + 1:
+            continue
+        if k - start >= TEASER_MIN_HEADLINES:
+            for i in range(heads[start], heads[k - 1] + 1):
+                blocks[i].label = BAD
+        start = k
+
+
 def classify(blocks: list[Block]) -> None:
     """Set ``label`` on every block: context-free class, then the sections under closing
     headings (_close_sections), then context revision (_revise)."""
     _mark_repeated_sections(blocks)
     _mark_repeated_labels(blocks)
+    _mark_teaser_lists(blocks)
     keyed: list[Block] = []  # blocks short enough for the keyword test, decided after it
     for b in blocks:
         if b.label in (BAD, _VOID):

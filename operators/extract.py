@@ -70,6 +70,10 @@ THREAD_MIN_GAIN = 1.5
 # shows them only on request; none is part of the article (WAI-ARIA 1.2, roles "dialog" and
 # "alertdialog", ``aria-modal``; HTML ``<dialog>`` without ``open``).
 OVERLAY_SELECTORS = ("[role=dialog]", "[role=alertdialog]", "[aria-modal=true]", "dialog:not([open])")
+# Image captions and credits ("Photo: ... / Reuters") describe a picture the text does not
+# carry; reference extractions of news pages leave them out (readability's keeps them).
+CAPTION_SELECTORS = ("figcaption",)
+SKIP_SELECTORS = OVERLAY_SELECTORS + CAPTION_SELECTORS
 # A page with exactly one <article> element says where its article is (HTML Living Standard,
 # "the article element": a self-contained composition): the main-content pass then reads only
 # that element and the page's <h1>, so consent panels, teaser grids and widgets elsewhere in
@@ -261,7 +265,7 @@ def extract_text(html: str, cfg: ExtractConfig) -> str:
     """Plain text of ``html`` per ``cfg`` (may raise the parser's exceptions).
 
     The page is parsed once; resiliparse's main-content pass (overlays skipped, comments
-    off, scoped to the page's one ``<article>`` when it has exactly one, see ARTICLE_SCOPE) is
+    off, captions skipped, scoped to the page's one ``<article>`` when it has exactly one, see ARTICLE_SCOPE) is
     pruned by :mod:`operators.boilerplate`; a short result is re-read with comment
     sections when they hold most of the page (a thread, see THREAD_MAX_CHARS), and a result
     still under FALLBACK_MIN_CHARS falls back to the whole page. A page that still comes out
@@ -286,7 +290,7 @@ def _extract(html: str, cfg: ExtractConfig) -> str:
         html.count("<") <= MAX_MAIN_CONTENT_DEPTH or nesting_depth(html) <= MAX_MAIN_CONTENT_DEPTH
     )
     tree = HTMLTree.parse(html)
-    skip = list(OVERLAY_SELECTORS)
+    skip = list(SKIP_SELECTORS)
     if not cfg.boilerplate_pruning:
         return extract_plain_text(tree, main_content=main_content, comments=not main_content, skip_elements=skip)
     kw = dict(preserve_formatting="minimal_html", links=True, skip_elements=skip)

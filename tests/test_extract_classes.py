@@ -155,3 +155,37 @@ def test_link_table_front_page_is_not_lost():
     text, reason = extract_one(page(f"<table>{rows}</table>").encode(), None, CFG)
     assert reason is None
     assert "Story 29: the council vote" in text
+
+
+# --- teaser lists and captions --------------------------------------------------------------
+
+
+def test_teaser_list_of_linked_headlines_is_dropped():
+    teasers = "".join(
+        f'<div class="card"><a href="/story/{i}">Story {i}: another headline about a different city and its plans</a>'
+        f"<p>A summary of story {i} that points the reader to another page of this site, with a date.</p></div>"
+        for i in range(5))
+    html = page(f"<main><h1>Budget passes</h1>{STORY}<div class='more'>{teasers}</div></main>")
+    text = extract_text(html, CFG)
+    assert "Paragraph 5 adds detail" in text
+    assert "Story 2: another headline" not in text and "summary of story 2" not in text
+
+
+@pytest.mark.parametrize("heads, dropped", [(2, False), (3, True)])
+def test_teaser_list_needs_three_linked_headlines(heads, dropped):
+    summary = bp.Block(bp.PARAGRAPH, "A summary that points the reader to another page of this site.", 0, 0)
+    blocks = []
+    for i in range(heads):
+        title = f"Story {i}: another headline about a different city"
+        blocks += [bp.Block(bp.LOOSE, title, len(title) - title.count(" "), 0), summary]
+    for b in blocks:
+        b.label = bp.GOOD
+    bp._mark_teaser_lists(blocks)
+    assert [b.label == bp.BAD for b in blocks[:-1]] == [dropped] * (len(blocks) - 1)
+    assert blocks[-1].label == bp.GOOD  # the summary after the last headline is not between two
+
+
+def test_image_captions_and_credits_are_not_article_text():
+    figure = '<figure><img src="a.jpg" alt=""><figcaption>The council chamber on Tuesday. Photo: City archive</figcaption></figure>'
+    text = extract_text(page(f"<main><h1>Budget passes</h1>{figure}{STORY}</main>"), CFG)
+    assert "Paragraph 5 adds detail" in text and "council chamber on Tuesday" not in text
