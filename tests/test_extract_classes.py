@@ -173,11 +173,11 @@ def test_teaser_list_of_linked_headlines_is_dropped():
 
 @pytest.mark.parametrize("heads, dropped", [(2, False), (3, True)])
 def test_teaser_list_needs_three_linked_headlines(heads, dropped):
-    summary = bp.Block(bp.PARAGRAPH, "A summary that points the reader to another page of this site.", 0, 0)
     blocks = []
     for i in range(heads):
         title = f"Story {i}: another headline about a different city"
-        blocks += [bp.Block(bp.LOOSE, title, len(title) - title.count(" "), 0), summary]
+        summary = f"A summary of story {i} that points the reader to another page of this site."
+        blocks += [bp.Block(bp.LOOSE, title, len(title) - title.count(" "), 0), bp.Block(bp.PARAGRAPH, summary, 0, 0)]
     for b in blocks:
         b.label = bp.GOOD
     bp._mark_teaser_lists(blocks)
