@@ -80,6 +80,7 @@ SKIP_SELECTORS = OVERLAY_SELECTORS + CAPTION_SELECTORS
 # the page cannot leak in. Pages with several <article>s (feeds, teaser lists, threads) are
 # read whole.
 ARTICLE_SCOPE = "body *:not(:has(article, h1)):not(article):not(article *):not(h1)"
+ARTICLE_MIN_PARAGRAPHS = 0.1  # share of the page's <p> elements the one <article> must hold
 # resiliparse's main-content pass is quadratic in the element nesting depth (0.3 s at depth
 # 2,000, minutes at 50,000, and native code cannot be interrupted): deeper pages are
 # extracted whole (linear) and pruned.
@@ -282,6 +283,18 @@ def extract_text(html: str, cfg: ExtractConfig) -> str:
     return text
 
 
+def _single_article(tree) -> bool:
+    """The page has exactly one ``<article>`` and it holds at least ARTICLE_MIN_PARAGRAPHS of
+    the page's ``<p>`` elements (a lone teaser card beside a ``<div>`` article does not)."""
+    if tree.body is None:
+        return False
+    articles = tree.body.query_selector_all("article")
+    if len(articles) != 1:
+        return False
+    total = len(tree.body.query_selector_all("p"))
+    return not total or len(articles[0].query_selector_all("p")) >= ARTICLE_MIN_PARAGRAPHS * total
+
+
 def _extract(html: str, cfg: ExtractConfig) -> str:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
@@ -297,7 +310,7 @@ def _extract(html: str, cfg: ExtractConfig) -> str:
     if not main_content:
         return prune_minimal_html(extract_plain_text(tree, main_content=False, comments=False, **kw))
     text = ""
-    if tree.body is not None and len(tree.body.query_selector_all("article")) == 1:
+    if _single_article(tree):
         scoped = dict(kw, skip_elements=skip + [ARTICLE_SCOPE])
         text = prune_minimal_html(extract_plain_text(tree, main_content=True, comments=False, **scoped))
         if len(text) >= FALLBACK_MIN_CHARS:

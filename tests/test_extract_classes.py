@@ -189,3 +189,10 @@ def test_image_captions_and_credits_are_not_article_text():
     figure = '<figure><img src="a.jpg" alt=""><figcaption>The council chamber on Tuesday. Photo: City archive</figcaption></figure>'
     text = extract_text(page(f"<main><h1>Budget passes</h1>{figure}{STORY}</main>"), CFG)
     assert "Paragraph 5 adds detail" in text and "council chamber on Tuesday" not in text
+
+
+def test_a_lone_teaser_article_beside_the_real_story_does_not_scope():
+    card = f'<article class="card"><p>{CONSENT}</p></article>'
+    html = page(f'<div class="story"><h1>Budget passes</h1>{STORY * 2}</div><aside>{card}</aside>')
+    text = extract_text(html, CFG)
+    assert "Paragraph 5 adds detail" in text
