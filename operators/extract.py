@@ -59,6 +59,8 @@ HTTP_CHARSET = "http_charset"
 # With main_content, a pruned text shorter than this many characters falls back to the
 # whole page (pruned): resiliparse's main-content guess sometimes drops the entire article.
 FALLBACK_MIN_CHARS = 200
+# ... unless a thread's comments make up at least 1/FALLBACK_MAX_GAIN of that whole page.
+FALLBACK_MAX_GAIN = 5
 # Comments: resiliparse's main-content pass drops comment sections. On a forum or Q&A thread
 # those replies are the content, on an article page they are a widget beside it. A page whose
 # comment-free text is shorter than a few paragraphs (THREAD_MAX_CHARS) and whose comment
@@ -317,14 +319,17 @@ def _extract(html: str, cfg: ExtractConfig) -> str:
             kw = scoped
     if len(text) < FALLBACK_MIN_CHARS:  # no single <article>, or it was not the article
         text = prune_minimal_html(extract_plain_text(tree, main_content=True, comments=False, **kw))
+    main_failed = len(text) < FALLBACK_MIN_CHARS
     if len(text) < THREAD_MAX_CHARS:
         thread = prune_minimal_html(extract_plain_text(tree, main_content=True, comments=True, **kw))
         if len(thread) >= THREAD_MIN_GAIN * len(text):
             text = thread
-    if len(text) < FALLBACK_MIN_CHARS:
+    if main_failed:
+        # The main-content guess found (almost) nothing: the whole page wins unless the
+        # comment sections hold a fair share of it (a thread whose opening post is tiny).
         full = prune_minimal_html(extract_plain_text(tree, main_content=False, **kw))
-        if len(full) > len(text):
-            text = full
+        if len(full) > FALLBACK_MAX_GAIN * len(text) or len(text) < FALLBACK_MIN_CHARS:
+            text = full if len(full) > len(text) else text
     if not text:
         # Pruning rejected every block (a front page that is one table of links): the page's
         # text is kept unpruned, for the quality filters to judge rather than lost as empty.
