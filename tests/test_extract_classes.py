@@ -196,3 +196,12 @@ def test_a_lone_teaser_article_beside_the_real_story_does_not_scope():
     html = page(f'<div class="story"><h1>Budget passes</h1>{STORY * 2}</div><aside>{card}</aside>')
     text = extract_text(html, CFG)
     assert "Paragraph 5 adds detail" in text
+
+
+def test_whole_page_beats_a_short_thread_when_main_content_finds_nothing():
+    # resiliparse's main-content pass drops the "sidebar" report; the comments alone are short.
+    replies = "".join(f'<li class="comment"><p>Reply {i}: thanks for posting the budget summary here.</p></li>'
+                      for i in range(5))
+    report = "".join(f"<p>{PARA} Section {i} of the long report on the budget.</p>" for i in range(24))
+    html = page(f'<div class="sidebar">{report}</div><section id="comments" class="comments"><ol>{replies}</ol></section>')
+    assert "Section 23 of the long report" in extract_text(html, CFG)
