@@ -146,6 +146,9 @@ _SECTION_PHRASES = tuple(c for c in _SECTION_CUES if " " in c)
 _SECTION_WORDS = frozenset(c for c in _SECTION_CUES if " " not in c)
 _EDGE_NON_WORD = re.compile(r"^[\W\d_]+|[\W\d_]+$")  # bullets, counts, arrows around a heading
 _LETTER = re.compile(r"[^\W\d_]")
+# A clock time, or a numeric date (ISO, day/month/year, CJK year-month): the marks of a dateline.
+_TIMESTAMP = re.compile(r"(?<!\d)(?:[01]?\d|2[0-3]):[0-5]\d(?!\d)|(?<!\d)\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}"
+                        r"|(?<!\d)\d{1,2}[./]\d{1,2}[./]\d{2,4}(?!\d)")
 
 
 def _index_by_first_word(phrases: tuple[str, ...]) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
@@ -547,12 +550,24 @@ def _mark_teaser_lists(blocks: list[Block]) -> None:
         start = k
 
 
+def _mark_datelines(blocks: list[Block]) -> None:
+    """Drop (as _VOID, no context) datelines: short blocks that are not list items or
+    sentences and carry a timestamp ("2024-05-20 13:15 Source: ...", "May 13, 2024 08:25 IST",
+    "Updated 12:50 - 4 min read"). A publication date and time is page metadata, not text of the
+    article; a sentence that mentions a date ends with punctuation and stays."""
+    for b in blocks:
+        if (b.kind in (LOOSE, PARAGRAPH) and b.eff_len < SHORT_CHARS and b.label != BAD
+                and _TIMESTAMP.search(b.text) is not None and _ENDS_SENTENCE.search(b.text) is None):
+            b.label = _VOID
+
+
 def classify(blocks: list[Block]) -> None:
     """Set ``label`` on every block: context-free class, then the sections under closing
     headings (_close_sections), then context revision (_revise)."""
     _mark_repeated_sections(blocks)
     _mark_repeated_labels(blocks)
     _mark_teaser_lists(blocks)
+    _mark_datelines(blocks)
     keyed: list[Block] = []  # blocks short enough for the keyword test, decided after it
     for b in blocks:
         if b.label in (BAD, _VOID):

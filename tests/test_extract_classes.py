@@ -205,3 +205,13 @@ def test_whole_page_beats_a_short_thread_when_main_content_finds_nothing():
     report = "".join(f"<p>{PARA} Section {i} of the long report on the budget.</p>" for i in range(24))
     html = page(f'<div class="sidebar">{report}</div><section id="comments" class="comments"><ol>{replies}</ol></section>')
     assert "Section 23 of the long report" in extract_text(html, CFG)
+
+
+@pytest.mark.parametrize("line", ["Published 2024-05-20 13:15 | Source: City Desk", "May 13, 2024 08:25 IST",
+                                  "发稿时间：2024年05月20日 来源：新华网"])
+def test_datelines_are_dropped_sentences_with_dates_are_kept(line):
+    dated = "The vote was moved to 2024-05-21 at 10:30, after the first session ran late."
+    html = page(f"<main><h1>Budget passes</h1><div>{line}</div>{STORY}<p>{dated}</p></main>")
+    text = extract_text(html, CFG)
+    assert line not in text
+    assert dated in text and "Paragraph 5 adds detail" in text
