@@ -19,6 +19,18 @@ Sources handled, in this order:
 6. Images of LaTeX renderers (``latex.php``, codecogs, mimetex, ``wp.com/latex``, Google chart
    ``cht=tx``): the decoded ``latex=`` / query LaTeX, else the alt text.
 
+7. TeX written in the text with other delimiters (:func:`normalize_tex_delimiters`): forum BBCode
+   ``[tex]`` (display), ``[itex]`` / ``[math]`` / ``[latex]`` (inline), Physics-Forums-style
+   ``##...##`` (inline, only around TeX-like content), and the delimiters the page configures
+   for MathJax (``tex2jax: {inlineMath: [['@@','@@']]}``, MathJax 3 ``tex: {displayMath: ...}``)
+   or KaTeX auto-render (``delimiters: [{left: ..., right: ..., display: ...}]``), read from its
+   scripts (:func:`page_delimiters`); all become ``$...$`` / ``$$...$$``. Text inside ``<pre>``,
+   ``<code>`` and ``<textarea>`` is left as written (it shows the syntax).
+8. ``<sup>`` / ``<sub>`` markup written after a one-letter variable, a digit or a bracket
+   (``<i>x</i><sup>2</sup>``, ``a<sub>n+1</sub>``) becomes ``^2`` / ``_{n+1}``: plain-text
+   extraction would print ``x2``. Footnote markers (after a word, holding a link, or classed
+   ``reference``/``footnote``) and ordinals (``1<sup>st</sup>``) are left alone.
+
 TeX already in the text (``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``) is text and kept as is.
 
 Callers run :func:`has_math` first and use their normal extraction when it is False, so pages
@@ -45,7 +57,18 @@ _PREFILTER_TOKENS: tuple[bytes, ...] = (
     b"mathjax", b"katex", b"<math", b"math/tex", b"latex.php", b"codecogs", b"mimetex",
     b"mathtex.cgi", b"wp.com/latex", b"cht=tx", b"math-container", b'class="tex"', b"tex.cgi",
     b".cgi?%5c", b".latex?",  # URL-encoded LaTeX behind any renderer CGI; CodeCogs-style ``gif.latex?``
+    # forum BBCode (phpBB/vBulletin, often left unrendered) and MathJax/KaTeX delimiter configs
+    b"[/tex]", b"[/itex]", b"[/math]", b"[/latex]", b"tex2jax", b"inlinemath", b"displaymath",
+    b"rendermathinelement",
 )
+# Physics-Forums-style inline TeX ``##x^2##`` (TeX-like content between the marks), and two or
+# more powers/indices written as HTML markup followed by an operator (``x<sup>2</sup> + ``).
+_HASH_TEX = r"##[^#\s<][^#<\n]{0,200}?[\\^_=][^#<\n]{0,200}?##"
+_SUP_OPERATOR = r"<su[bp]>[^<]{1,6}</su[bp]>\s*(?:[-+=]|\u2212|&minus;|&#8722;|&plus;)"
+_HASH_TEX_STR = re.compile(_HASH_TEX)
+_HASH_TEX_BYTES = re.compile(_HASH_TEX.encode())
+_SUP_OPERATOR_STR = re.compile(_SUP_OPERATOR, re.IGNORECASE)
+_SUP_OPERATOR_BYTES = re.compile(_SUP_OPERATOR.replace("\\u2212", "\u2212").encode(), re.IGNORECASE)
 _LATEX_COMMAND = (
     r"\\(?:frac|dfrac|tfrac|sum|int|iint|oint|prod|sqrt|lim|infty|partial|nabla|cdot|times|leq?|geq?"
     r"|neq|approx|alpha|beta|gamma|delta|epsilon|varepsilon|theta|lambda|sigma|omega|pi|mathbb"
@@ -103,23 +126,207 @@ class MathExtractConfig:
 
 
 def has_math(html: str | bytes) -> bool:
-    """True when the raw HTML shows math (MathJax, KaTeX, MathML, formula images, LaTeX commands).
+    """True when the raw HTML shows math (MathJax, KaTeX, MathML, formula images, LaTeX commands,
+    forum BBCode ``[tex]``, ``##...##`` TeX, powers written as ``<sup>`` before an operator).
 
     >>> has_math('<script type="math/tex">x^2</script>'), has_math('<p>Hello world</p>')
     (True, False)
     >>> has_math(b'<p>We have \\\\frac{a}{b}.</p>'), has_math('<script>s.replace(/\\\\(/g, "$$")</script>')
     (True, False)
+    >>> has_math('<p>[itex]a+b[/itex]</p>'), has_math('<p>so ##x^2## here</p>'), has_math('<p>## Title ##</p>')
+    (True, True, False)
     """
     if isinstance(html, (bytes, bytearray, memoryview)):
         raw = bytes(html)
         lower = raw.lower()
         if any(tok in lower for tok in _PREFILTER_TOKENS):
             return True
-        return _LATEX_COMMAND_BYTES.search(raw) is not None
+        if _LATEX_COMMAND_BYTES.search(raw) is not None:
+            return True
+        if b"##" in raw and _HASH_TEX_BYTES.search(raw) is not None:
+            return True
+        return b"</su" in lower and _two(_SUP_OPERATOR_BYTES.finditer(raw))
     lower_s = html.lower()
     if any(tok.decode() in lower_s for tok in _PREFILTER_TOKENS):
         return True
-    return _LATEX_COMMAND_STR.search(html) is not None
+    if _LATEX_COMMAND_STR.search(html) is not None:
+        return True
+    if "##" in html and _HASH_TEX_STR.search(html) is not None:
+        return True
+    return "</su" in lower_s and _two(_SUP_OPERATOR_STR.finditer(html))
+
+
+def _two(matches) -> bool:
+    """At least two matches (one ``<sup>1</sup> -`` is a footnote before a dash, two are algebra)."""
+    return next(matches, None) is not None and next(matches, None) is not None
+
+
+# --- TeX delimiters written in the text ---------------------------------------------------------
+
+# (left, right, display) of forum BBCode; [tex] is display on phpBB/vBulletin math boards.
+_BBCODE = re.compile(r"\[(tex|itex|math|latex)\](.{1,%d}?)\[/\1\]" % 5000, re.IGNORECASE | re.DOTALL)
+_BBCODE_DISPLAY = {"tex"}
+_HASH_SPAN = re.compile(r"##(\S(?:[^#\n]{0,300}?\S)?)##")
+_TEX_CONTENT = re.compile(r"\\[a-zA-Z]+|[\^_{}=<>+]")
+# Delimiters readers already see as math (measure counts them): never rewritten.
+_STANDARD = {("$", "$", False), ("$$", "$$", True), ("\\(", "\\)", False), ("\\[", "\\]", True)}
+_JS_STRING = r"""(?:'((?:[^'\\]|\\.){1,12})'|"((?:[^"\\]|\\.){1,12})")"""
+_PAIR = re.compile(r"\[\s*%s\s*,\s*%s\s*\]" % (_JS_STRING, _JS_STRING))
+_MATHJAX_KEY = re.compile(r"""["']?(inlineMath|displayMath)["']?\s*:\s*\[((?:\s*\[[^\[\]]*\]\s*,?)*)\s*\]""")
+_KATEX_LIST = re.compile(r"""["']?delimiters["']?\s*:\s*\[([^\[\]]*)\]""")
+_KATEX_OBJ = re.compile(r"\{[^{}]*\}")
+_KATEX_FIELD = re.compile(r"""["']?(left|right|display)["']?\s*:\s*(?:%s|(true|false))""" % _JS_STRING)
+_NO_REWRITE_TAGS = {"pre", "code", "textarea", "script", "style", "kbd", "samp"}
+
+
+def _js_unescape(s: str) -> str:
+    return re.sub(r"\\(.)", r"\1", s)
+
+
+def page_delimiters(scripts: str) -> list[tuple[str, str, bool]]:
+    r"""(left, right, display) TeX delimiters a page configures for MathJax 2 (``tex2jax``),
+    MathJax 3 (``tex: {inlineMath, displayMath}``) or KaTeX auto-render (``delimiters``),
+    read from the text of its scripts; [] when it configures none.
+
+    >>> page_delimiters("MathJax.Hub.Config({tex2jax: {inlineMath: [['@@','@@'], ['\\\\(','\\\\)']]}});")
+    [('@@', '@@', False), ('\\(', '\\)', False)]
+    >>> page_delimiters("renderMathInElement(document.body, {delimiters: [{left: '%%', right: '%%', display: true}]})")
+    [('%%', '%%', True)]
+    """
+    out: list[tuple[str, str, bool]] = []
+    if "Math" in scripts:
+        for m in _MATHJAX_KEY.finditer(scripts):
+            display = m.group(1) == "displayMath"
+            for p in _PAIR.finditer(m.group(2)):
+                left, right = p.group(1) or p.group(2), p.group(3) or p.group(4)
+                if left and right:
+                    out.append((_js_unescape(left), _js_unescape(right), display))
+    if "delimiters" in scripts:
+        for m in _KATEX_LIST.finditer(scripts):
+            for obj in _KATEX_OBJ.finditer(m.group(1)):
+                fields = {f.group(1): (f.group(2) or f.group(3) or f.group(4)) for f in _KATEX_FIELD.finditer(obj.group(0))}
+                if fields.get("left") and fields.get("right"):
+                    out.append((_js_unescape(fields["left"]), _js_unescape(fields["right"]), fields.get("display") == "true"))
+    seen: set[tuple[str, str, bool]] = set()
+    return [d for d in out if not (d in seen or seen.add(d))]
+
+
+@dataclass(frozen=True)
+class _Configured:
+    """One regex over a page's configured, non-standard delimiters; ``displays[i]`` for group ``c<i>``."""
+
+    pattern: re.Pattern
+    displays: tuple[bool, ...]
+
+
+def _delimiter_pattern(delims: list[tuple[str, str, bool]]) -> _Configured | None:
+    """Longest left delimiter first (``@@@`` before ``@@``); None when all are standard."""
+    extra = sorted({d for d in delims if d not in _STANDARD}, key=lambda d: (-len(d[0]), d))
+    if not extra:
+        return None
+    parts = [r"%s(?P<c%d>.{1,2000}?)%s" % (re.escape(left), i, re.escape(right)) for i, (left, right, _) in enumerate(extra)]
+    return _Configured(re.compile("|".join(parts), re.DOTALL), tuple(d for _, _, d in extra))
+
+
+def normalize_tex_delimiters(text: str, configured: _Configured | None = None) -> tuple[str, int]:
+    r"""``text`` with forum/configured TeX delimiters rewritten to ``$...$`` / ``$$...$$``, and the
+    number of spans rewritten (see the module docstring, step 7).
+
+    >>> normalize_tex_delimiters("[tex]E=mc^2[/tex] and [itex]\\alpha[/itex], ##x_1## but not ## Title ##")
+    ('$$E=mc^2$$ and $\\alpha$, $x_1$ but not ## Title ##', 3)
+    >>> normalize_tex_delimiters("so @@a+b@@ holds", _delimiter_pattern([("@@", "@@", False)]))
+    ('so $a+b$ holds', 1)
+    """
+    n = 0
+
+    def bbcode(m: re.Match) -> str:
+        nonlocal n
+        tex = normalize_formula(m.group(2))
+        if not tex:
+            return m.group(0)
+        n += 1
+        return f"$${tex}$$" if m.group(1).lower() in _BBCODE_DISPLAY else f"${tex}$"
+
+    def hashes(m: re.Match) -> str:
+        nonlocal n
+        if not _TEX_CONTENT.search(m.group(1)):
+            return m.group(0)
+        n += 1
+        return f"${normalize_formula(m.group(1))}$"
+
+    def configured_span(m: re.Match) -> str:
+        nonlocal n
+        i = int(m.lastgroup[1:])
+        tex = normalize_formula(m.group(m.lastgroup))
+        if not tex:
+            return m.group(0)
+        n += 1
+        return f"$${tex}$$" if configured.displays[i] else f"${tex}$"
+
+    if "[/" in text:
+        text = _BBCODE.sub(bbcode, text)
+    if "##" in text:
+        text = _HASH_SPAN.sub(hashes, text)
+    if configured is not None:
+        text = configured.pattern.sub(configured_span, text)
+    return text, n
+
+
+def _text_nodes(node):
+    """Text nodes under ``node`` in document order, outside ``pre``/``code``/``textarea``/scripts."""
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if cur.type == TEXT:
+            yield cur
+            continue
+        if cur.type == ELEMENT and cur.tag in _NO_REWRITE_TAGS:
+            continue
+        children = []
+        child = cur.first_child
+        while child is not None:
+            children.append(child)
+            child = child.next
+        stack.extend(reversed(children))
+
+
+# --- <sup>/<sub> ---------------------------------------------------------------------------------
+
+_SCRIPT_CONTENT = re.compile(r"^[0-9A-Za-z+\-\u2212\u2032'*]{1,6}$")
+_SCRIPT_BASE = re.compile(r"(?:^|[^A-Za-z])[A-Za-z]$|[0-9)\]]$")
+_ORDINAL = re.compile(r"^(?:st|nd|rd|th)$", re.IGNORECASE)
+_FOOTNOTE_CLASSES = ("reference", "footnote", "fn", "noteref", "cite")
+
+
+def _script_text(el, base: str) -> str | None:
+    """``^2`` / ``_{n+1}`` for a ``<sup>``/``<sub>`` element written as a power or an index, else None."""
+    if any(c.type == ELEMENT for c in el.child_nodes):
+        return None  # a footnote link, nested markup
+    content = (el.text or "").strip()
+    if not _SCRIPT_CONTENT.match(content) or not _SCRIPT_BASE.search(base):
+        return None
+    if _ORDINAL.match(content) and base[-1:].isdigit():
+        return None
+    if any(k in c for c in _classes(el) for k in _FOOTNOTE_CLASSES):
+        return None
+    mark = "^" if el.tag == "sup" else "_"
+    return f"{mark}{content}" if len(content) == 1 else f"{mark}{{{content}}}"
+
+
+def _rewrite_scripts(tree: HTMLTree, root) -> int:
+    """Step 8 of the module docstring; returns the number of elements rewritten."""
+    n = 0
+    for tag in ("sup", "sub"):
+        for el in list(root.get_elements_by_tag_name(tag)):
+            parent = el.parent
+            if parent is None or (parent.type == ELEMENT and parent.tag == "a"):
+                continue
+            prev = el.previous_sibling
+            text = _script_text(el, (prev.text or "") if prev is not None else "")
+            if text is not None:
+                parent.replace_child(tree.create_text_node(text), el)
+                n += 1
+    return n
 
 
 def normalize_formula(tex: str) -> str:
@@ -299,6 +506,21 @@ def replace_math_tree(tree: HTMLTree, cfg: MathExtractConfig | None = None) -> i
                 if text:
                     count += 1
                 _replace(tree, img, text, False)
+
+    # 7. TeX in the text behind forum BBCode, ``##``, or the page's configured delimiters.
+    scripts = " ".join(el.text or "" for el in root.get_elements_by_tag_name("script")
+                       if (el.getattr("type") or "").lower() not in ("math/tex", "math/tex; mode=display"))
+    configured = _delimiter_pattern(page_delimiters(scripts))
+    for node in list(_text_nodes(root)):
+        value = node.text or ""
+        if "[/" in value or "##" in value or configured is not None:
+            new, n = normalize_tex_delimiters(value, configured)
+            if n:
+                node.text = new
+                count += n
+
+    # 8. Powers and indices written as <sup>/<sub>.
+    _rewrite_scripts(tree, root)
     return count
 
 

@@ -13,7 +13,9 @@ alone left every score at 0.50 +- 0.01) and reports the settings used.
 
 Text is normalised the same way for training and scoring (:func:`preprocess`): lowercased,
 newlines to spaces, LaTeX punctuation (``$ { } ^ _ \\`` ...) split off so ``\\frac{a}{b}`` gives
-the tokens ``\\frac { a } { b }``, and truncated to ``max_chars``.
+the tokens ``\\frac { a } { b }``, and truncated to ``max_chars``. Unicode math symbols become
+the LaTeX a TeX writer would type (:data:`UNICODE_MATH`: ``x²`` -> ``x ^ 2``, ``√`` -> ``\\sqrt``,
+``≤`` -> ``\\leq``), so a solver page written in Unicode shares its tokens with a LaTeX seed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import dataclasses
 import hashlib
 import os
 import random
+import re
 import tempfile
 import time
 import uuid
@@ -38,6 +41,38 @@ OTHER_LABEL = "__label__other"
 # multi-character replacements on 2 KB pages.
 _SPLIT_CHARS = tuple("{}$^_()[]=+-*/|,.;:!?\"<>&%~")
 _WHITESPACE = str.maketrans("\n\r\t\v\f\x00", "      ")
+
+
+# Unicode math symbols -> the LaTeX a TeX writer types for them (Unicode blocks "Superscripts and
+# Subscripts", "Mathematical Operators", "Arrows", Greek letters, vulgar fractions). The standard
+# symbol set, not a list tuned to pages. Applied after lowercasing (capital Greek letters arrive as
+# small ones, as ``\Delta`` arrives as ``\delta`` from a LaTeX seed), only to the characters of this
+# table (one regex pass, nothing else touched). Greek-script prose would turn into LaTeX letters:
+# math pools are language-filtered (README "Math mining": English). Not mapped: the degree sign
+# (``180°C`` in recipes), the micro sign, prose dashes.
+UNICODE_MATH: dict[str, str] = {
+    **{c: f" ^{d} " for c, d in zip("⁰¹²³⁴⁵⁶⁷⁸⁹ⁿⁱ⁺⁻⁼⁽⁾", "0123456789ni+-=()")},
+    **{c: f" _{d} " for c, d in zip("₀₁₂₃₄₅₆₇₈₉ₙᵢⱼₖₘ₊₋₌₍₎", "0123456789nijkm+-=()")},
+    **{c: f" {v} " for c, v in zip("½⅓⅔¼¾⅛⅜⅝⅞", ("1/2", "1/3", "2/3", "1/4", "3/4", "1/8", "3/8", "5/8", "7/8"))},
+    "√": r" \sqrt ", "∛": r" \sqrt ", "∫": r" \int ", "∬": r" \iint ", "∮": r" \oint ", "∑": r" \sum ",
+    "∏": r" \prod ", "∂": r" \partial ", "∇": r" \nabla ", "∞": r" \infty ", "∀": r" \forall ",
+    "∃": r" \exists ", "∅": r" \emptyset ", "ℝ": r" \mathbb{r} ", "ℕ": r" \mathbb{n} ", "ℤ": r" \mathbb{z} ",
+    "ℚ": r" \mathbb{q} ", "ℂ": r" \mathbb{c} ",
+    "≤": r" \leq ", "≥": r" \geq ", "≠": r" \neq ", "≈": r" \approx ", "≡": r" \equiv ", "≅": r" \cong ",
+    "∼": r" \sim ", "∝": r" \propto ", "∈": r" \in ", "∉": r" \notin ", "⊂": r" \subset ", "⊆": r" \subseteq ",
+    "⊃": r" \supset ", "⊇": r" \supseteq ", "∪": r" \cup ", "∩": r" \cap ", "∧": r" \wedge ", "∨": r" \vee ",
+    "→": r" \to ", "⇒": r" \implies ", "⟹": r" \implies ", "⇔": r" \iff ", "⟺": r" \iff ", "↦": r" \mapsto ",
+    "×": r" \times ", "÷": r" \div ", "±": r" \pm ", "∓": r" \mp ", "·": r" \cdot ", "⋅": r" \cdot ",
+    "∘": r" \circ ", "−": "-", "…": r" \ldots ", "⋯": r" \cdots ",
+    **{c: f" \\{n} " for c, n in zip("αβγδεζηθικλμνξπρστυφχψωϕϵϑς", (
+        "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau upsilon "
+        "phi chi psi omega phi epsilon theta sigma").split())},
+}
+_UNICODE_MATH_RE = re.compile("[" + re.escape("".join(UNICODE_MATH)) + "]")
+
+
+def _latex_for(m: re.Match) -> str:
+    return UNICODE_MATH[m.group()]
 
 
 @dataclass(frozen=True)
@@ -127,10 +162,14 @@ def preprocess(text: str | None, max_chars: int = 20_000) -> str:
 
     >>> preprocess("Let $\\\\frac{a}{b}$ be\\nPositive.")
     'let  $  \\\\frac { a }  { b }  $  be positive . '
+    >>> preprocess("x² ≤ √2·π").split()
+    ['x', '^', '2', '\\\\leq', '\\\\sqrt', '2', '\\\\cdot', '\\\\pi']
     """
     if not text:
         return ""
     text = text[:max_chars].lower().translate(_WHITESPACE)
+    if not text.isascii():
+        text = _UNICODE_MATH_RE.sub(_latex_for, text)
     for c in _SPLIT_CHARS:
         if c in text:
             text = text.replace(c, f" {c} ")
