@@ -72,6 +72,7 @@ WEAK_KEYWORD_MAX_CHARS = 40  # a weak boilerplate word rejects blocks up to this
 DUPLICATE_MIN_CHARS = 10  # shorter blocks never count as repeats
 REPEAT_MIN_DISTINCT = 3  # a repeated section holds at least this many different blocks
 REPEAT_LABEL_MIN_COUNT = 3  # a short block seen this often on a page is an interface label
+HEADLINE_MAX_LEAD = 0.5  # share of a page's text that may come before its <h1> and be dropped
 TEASER_MIN_HEADLINES = 3  # linked headlines that make a teaser list
 TEASER_HEADLINE_MIN_CHARS = 40  # shorter all-link blocks are names and labels, not headlines
 TEASER_MAX_GAP = 2  # blocks (summary, date) between two headlines of one list
@@ -248,10 +249,13 @@ def _keyword_blocks(keys: list[str], lengths: list[int]) -> list[bool]:
 class Block:
     """One block of minimal-HTML output with the features the classifier reads."""
 
-    __slots__ = ("kind", "text", "link_chars", "list_id", "ordered", "label", "eff_len", "link_density", "cue")
+    __slots__ = ("kind", "text", "link_chars", "list_id", "ordered", "label", "eff_len", "link_density", "cue",
+                 "headline")
 
-    def __init__(self, kind: str, text: str, link_chars: int, list_id: int, ordered: bool = False) -> None:
+    def __init__(self, kind: str, text: str, link_chars: int, list_id: int, ordered: bool = False,
+                 headline: bool = False) -> None:
         self.kind = kind
+        self.headline = headline  # an <h1>
         self.text = text
         self.link_chars = link_chars
         self.list_id = list_id  # 0 outside lists; the same id for the items of one top-level list
@@ -358,9 +362,10 @@ def parse_blocks(minimal_html: str) -> list[Block]:
     if "\0" in minimal_html:  # NUL separates blocks below
         return _parse_tokens(minimal_html)
     parts = _BLOCK_TAG.split(minimal_html)  # text, "/" or "", tag name, text, ...
-    found: list[tuple[str, int, int, bool]] = []  # kind, link chars, list id, ordered
+    found: list[tuple[str, int, int, bool, bool]] = []  # kind, link chars, list id, ordered, <h1>
     raws: list[str] = []  # escaped text of each found block
     kind = LOOSE
+    h1 = False
     lists = _Lists()
     last = len(parts) - 1
     i = 0
@@ -385,7 +390,7 @@ def parse_blocks(minimal_html: str) -> list[Block]:
                     if got is None:
                         return _parse_tokens(minimal_html)
                     raws.append(got[0])
-                    found.append((kind, got[1], lid, od))
+                    found.append((kind, got[1], lid, od, h1))
         if i == last:
             break
         closing, tag = parts[i + 1], parts[i + 2]
@@ -395,6 +400,7 @@ def parse_blocks(minimal_html: str) -> list[Block]:
             lists.tag(tag, bool(closing))
         else:
             kind = LOOSE if closing else _BLOCK_OPEN[tag]
+        h1 = tag == "h1" and not closing
     # Unescape and squeeze the whitespace of all blocks at once, joined by NUL: NUL is no
     # whitespace, no character reference produces it, and a named reference read past it
     # resolves to the same name before it, so each piece comes out as it would alone.
@@ -407,7 +413,7 @@ def parse_blocks(minimal_html: str) -> list[Block]:
     else:
         texts = " ".join(joined.split()).split("\0")
         texts = [t.strip(" ") for t in texts]
-    return [Block(f[0], t, f[1], f[2], f[3]) for t, f in zip(texts, found) if t]
+    return [Block(f[0], t, f[1], f[2], f[3], f[4]) for t, f in zip(texts, found) if t]
 
 
 def _parse_tokens(minimal_html: str) -> list[Block]:
@@ -417,6 +423,7 @@ def _parse_tokens(minimal_html: str) -> list[Block]:
     link_chars = 0
     pending = 0  # characters inside an <a> whose </a> has not been seen yet
     kind = LOOSE
+    h1 = False
     in_link = False
     after_br = False  # a newline right after <br> continues the block
     lists = _Lists()
@@ -437,7 +444,7 @@ def _parse_tokens(minimal_html: str) -> list[Block]:
         else:
             text = " ".join(_unescape(raw).split())
         if text:
-            blocks.append(Block(kind, text, lc, lists.list_id, lists.ordered))
+            blocks.append(Block(kind, text, lc, lists.list_id, lists.ordered, h1))
 
     pos = 0
     for m in _TOKEN.finditer(minimal_html):
@@ -468,9 +475,11 @@ def _parse_tokens(minimal_html: str) -> list[Block]:
         elif tag in _BLOCK_OPEN:
             flush()
             kind = LOOSE if closing else _BLOCK_OPEN[tag]
+            h1 = tag == "h1" and not closing
         elif tag in ("ul", "ol"):
             flush()
             kind = LOOSE
+            h1 = False
             lists.tag(tag, closing)
     tail = minimal_html[pos:]
     if tail:
@@ -561,10 +570,26 @@ def _mark_datelines(blocks: list[Block]) -> None:
             b.label = _VOID
 
 
+def _mark_lead_before_headline(blocks: list[Block]) -> None:
+    """Drop (as _VOID) what comes before the article's headline: when the page has exactly
+    one ``<h1>`` and at most HEADLINE_MAX_LEAD of the text precedes it, the blocks before it
+    are breadcrumbs, section names, teasers and toolbars, not the article, which starts at
+    its headline (the one ``<h1>`` of a page is its title, HTML Living Standard §4.3.6)."""
+    heads = [i for i, b in enumerate(blocks) if b.headline]
+    if len(heads) != 1 or heads[0] == 0:
+        return
+    lead = sum(b.eff_len for b in blocks[:heads[0]])
+    if lead > HEADLINE_MAX_LEAD * sum(b.eff_len for b in blocks):
+        return
+    for b in blocks[:heads[0]]:
+        b.label = _VOID
+
+
 def classify(blocks: list[Block]) -> None:
     """Set ``label`` on every block: context-free class, then the sections under closing
     headings (_close_sections), then context revision (_revise)."""
     _mark_repeated_sections(blocks)
+    _mark_lead_before_headline(blocks)
     _mark_repeated_labels(blocks)
     _mark_teaser_lists(blocks)
     _mark_datelines(blocks)

@@ -215,3 +215,23 @@ def test_datelines_are_dropped_sentences_with_dates_are_kept(line):
     text = extract_text(html, CFG)
     assert line not in text
     assert dated in text and "Paragraph 5 adds detail" in text
+
+
+def test_blocks_before_the_one_headline_are_dropped():
+    lead = ("<div>City</div><p>Yesterday the mayor opened the new library on the river bank, with a concert "
+            "for the children of the city and a reading by local authors.</p>")
+    text = extract_text(page(f"<main>{lead}<h1>Budget passes</h1>{STORY}</main>"), CFG)
+    assert text.startswith("Budget passes") and "new library" not in text
+
+
+def test_headline_late_in_the_page_does_not_cut_the_text_before_it():
+    # Most of the text precedes the <h1> (a page whose <h1> titles a late section): nothing is cut.
+    html = page(f"<main>{STORY}<h1>Comments</h1><p>{PARA}</p></main>")
+    assert "Paragraph 0 adds detail" in extract_text(html, CFG)
+
+
+def test_block_parsers_agree_on_headlines():
+    html = "<h1>Title <a href='/x'>link</a></h1>\n<p>Body text.</p>\n<h2>Sub</h2>\n"
+    fast, slow = bp.parse_blocks(html), bp._parse_tokens(html)
+    assert [(b.text, b.headline) for b in fast] == [(b.text, b.headline) for b in slow]
+    assert [b.headline for b in fast] == [True, False, False]
