@@ -147,6 +147,7 @@ _SECTION_PHRASES = tuple(c for c in _SECTION_CUES if " " in c)
 _SECTION_WORDS = frozenset(c for c in _SECTION_CUES if " " not in c)
 _EDGE_NON_WORD = re.compile(r"^[\W\d_]+|[\W\d_]+$")  # bullets, counts, arrows around a heading
 _LETTER = re.compile(r"[^\W\d_]")
+_FILE_NAME = re.compile(r"^[^\n]{0,60}\.(?:jpe?g|png|gif|webp|avif|svg|bmp|tiff?)$", re.I)
 # A clock time, or a numeric date (ISO, day/month/year, CJK year-month): the marks of a dateline.
 _TIMESTAMP = re.compile(r"(?<!\d)(?:[01]?\d|2[0-3]):[0-5]\d(?!\d)|(?<!\d)\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}"
                         r"|(?<!\d)\d{1,2}[./]\d{1,2}[./]\d{2,4}(?!\d)")
@@ -563,11 +564,14 @@ def _mark_datelines(blocks: list[Block]) -> None:
     """Drop (as _VOID, no context) datelines: short blocks that are not list items or
     sentences and carry a timestamp ("2024-05-20 13:15 Source: ...", "May 13, 2024 08:25 IST",
     "Updated 12:50 - 4 min read"). A publication date and time is page metadata, not text of the
-    article; a sentence that mentions a date ends with punctuation and stays."""
+    article; a sentence that mentions a date ends with punctuation and stays. Short blocks that
+    are an image file name ("thumb 3.jpg", an ``alt`` filled in by a CMS) go too."""
     for b in blocks:
         if (b.kind in (LOOSE, PARAGRAPH) and b.eff_len < SHORT_CHARS and b.label != BAD
                 and _TIMESTAMP.search(b.text) is not None and _ENDS_SENTENCE.search(b.text) is None):
             b.label = _VOID
+        elif b.kind != PRE and b.eff_len < SHORT_CHARS and _FILE_NAME.search(b.text) is not None:
+            b.label = _VOID  # an image's file name standing in for its alt text
 
 
 def _mark_lead_before_headline(blocks: list[Block]) -> None:

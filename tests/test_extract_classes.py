@@ -235,3 +235,10 @@ def test_block_parsers_agree_on_headlines():
     fast, slow = bp.parse_blocks(html), bp._parse_tokens(html)
     assert [(b.text, b.headline) for b in fast] == [(b.text, b.headline) for b in slow]
     assert [b.headline for b in fast] == [True, False, False]
+
+
+def test_image_file_names_standing_in_for_alt_text_are_dropped():
+    thumbs = "".join(f'<div><img src="t{i}.jpg" alt="thumb london skydivers {i}.jpg"></div><p>{PARA} Part {i}.</p>'
+                     for i in range(3))
+    text = extract_text(page(f"<main><h1>Budget passes</h1>{thumbs}</main>"), CFG)
+    assert "Part 2." in text and ".jpg" not in text
