@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from operators import langid  # noqa: E402
 from operators.extract import ExtractConfig, decode_html, extract_text  # noqa: E402
-from operators.langid import LanguageIdConfig, detect_language, prose_text  # noqa: E402
+from operators.langid import MAX_CHARS, LanguageIdConfig, detect_language, prose_text  # noqa: E402
 
 DEV_DIR = REPO.parent / "shared" / "data" / "extraction-dev"
 START, END = "<!-- langid:start -->", "<!-- langid:end -->"
@@ -173,8 +173,8 @@ def render(r: dict) -> str:
         f"{r['texts']} distinct non-empty texts ("
         + ", ".join(f"{k} {v}" for k, v in sorted(r["per_set"].items()))
         + f"); median {r['median_chars']:,} characters, longest {r['max_chars']:,}. CPU time of one process, "
-        f"fastest of {PASSES} passes; identification reads at most the first 10,000 characters of prose "
-        "(40,000 of raw text).",
+        f"fastest of {PASSES} passes; identification reads at most the first {MAX_CHARS:,} characters of prose "
+        f"({4 * MAX_CHARS:,} of raw text).",
         "",
         "| language id | CPU ms per page |",
         "|---|---:|",

@@ -33,9 +33,12 @@ _NEXT_TAG = re.compile(r"<[a-zA-Z/!]")
 def repair_markup(html: str) -> str:
     """``html`` with unclosed raw-text elements and comments closed (see module doc); the
     same string when nothing is unclosed."""
+    lower = html.lower()
+    if lower.count("<!--") <= lower.count("-->") and all(
+            lower.count("<" + name) <= lower.count("</" + name) for name in RAW_TEXT_ELEMENTS):
+        return html  # every element and comment opened is closed as often (the usual page)
     out: list[str] = []
     pos = 0
-    lower = html.lower()
     while True:
         m = _OPEN.search(html, pos)
         comment = lower.find("<!--", pos)

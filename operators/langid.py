@@ -70,6 +70,9 @@ BACKENDS = ("fasttext", "resiliparse")
 BUNDLED_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "lid.176.ftz")
 BUNDLED_MODEL_SHA256 = "8f3472cfe8738a7b6099e8e999c3cbfae0dcd15696aac7d7738a8039db603e83"
 BUNDLED_MODEL_BYTES = 938_013
+# Characters of prose identified: the first 4,000 give the same language as the first 10,000 on
+# every distinct dev text and the same keep/drop at 0.65 on 99.9 % of them, at 64 % of the cost.
+MAX_CHARS = 4_000
 # Lines with more than this share of ASCII punctuation and digits (of non-space characters)
 # are dropped as code / formula / numbers.
 MAX_SYMBOL_SHARE = 0.4
@@ -96,7 +99,7 @@ class LanguageIdConfig:
 
     backend: Literal["fasttext", "resiliparse"] = "fasttext"
     model: str | None = None
-    max_chars: int = 10_000
+    max_chars: int = MAX_CHARS
     prose_only: bool = True
 
     def __post_init__(self) -> None:
@@ -200,7 +203,7 @@ _SYMBOL_BYTES = bytes(c for c in range(0x21, 0x7F) if not chr(c).isalpha())
 _LETTER = re.compile(r"[^\W\d_]")
 
 
-def prose_text(text: str, max_chars: int = 10_000) -> str:
+def prose_text(text: str, max_chars: int = MAX_CHARS) -> str:
     """The prose of ``text`` on one line, at most ``max_chars`` characters (steps 1-3 of the
     module docstring); "" when no line of prose is left.
 

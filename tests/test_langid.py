@@ -12,7 +12,7 @@ import pytest
 
 from operators import langid
 from operators.config import ConfigError
-from operators.langid import LanguageIdConfig, LanguageModelMissing, detect_language, prose_text
+from operators.langid import MAX_CHARS, LanguageIdConfig, LanguageModelMissing, detect_language, prose_text
 from operators.recipe import load_config
 
 FASTTEXT = LanguageIdConfig()
@@ -112,7 +112,7 @@ def test_formula_only_text_falls_back_to_the_raw_text_with_a_low_score():
 def test_giant_single_line_is_bounded():
     text = ("word $x$ " * 1_000_000)[:5_000_000]
     assert detect_language(text, FASTTEXT)[1] <= 1.0
-    assert len(prose_text(text)) <= 10_000
+    assert len(prose_text(text)) <= MAX_CHARS
 
 
 def test_resiliparse_backend_still_works():
