@@ -121,6 +121,7 @@ def main() -> None:
             print(f"[round {rnd + 1}/{args.rounds}] {name} ({tree}) ...", flush=True)
             res = run_tree(tree, files, work / f"commits-out-{name}")
             res["cpu_ms_per_page"] = 1000 * res["cpu_s"] / res["pages"]
+            print(f"    {res['cpu_ms_per_page']:.2f} ms CPU per page, {res['documents_out']} documents kept", flush=True)
             if name not in best or res["cpu_ms_per_page"] < best[name]["cpu_ms_per_page"]:
                 best[name] = res
     r = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"), "machine": machine(),

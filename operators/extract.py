@@ -67,10 +67,9 @@ FALLBACK_MAX_GAIN = 5
 # sections make it at least THREAD_MIN_GAIN times longer is a thread: its replies are kept.
 THREAD_MAX_CHARS = 1000
 THREAD_MIN_GAIN = 1.5
-# resiliparse finds comment sections by their markup's class and id names; a page that never
-# names comments, replies or responses has none to add, and is spared the second pass. Plain
-# substring tests (any case of the word's tail) are much faster than a case-folding regex.
-_COMMENT_CUES = ("omment", "OMMENT", "eply", "EPLY", "eplies", "EPLIES", "espon", "ESPON")
+# resiliparse finds comment sections by their class and id names; a page with no element whose
+# class or id names comments or replies has none to add, and is spared the second pass.
+COMMENT_SELECTOR = "[class*=comment i], [id*=comment i], [class*=repl i], [id*=repl i]"
 # Elements that sit above the page rather than in it: dialogs and modal overlays (cookie
 # consent panels, sign-in and report forms, media galleries) and closed <dialog>s. A browser
 # shows them only on request; none is part of the article (WAI-ARIA 1.2, roles "dialog" and
@@ -324,7 +323,7 @@ def _extract(html: str, cfg: ExtractConfig) -> str:
     if len(text) < FALLBACK_MIN_CHARS:  # no single <article>, or it was not the article
         text = prune_minimal_html(extract_plain_text(tree, main_content=True, comments=False, **kw))
     main_failed = len(text) < FALLBACK_MIN_CHARS
-    if len(text) < THREAD_MAX_CHARS and any(cue in html for cue in _COMMENT_CUES):
+    if len(text) < THREAD_MAX_CHARS and tree.body is not None and tree.body.query_selector(COMMENT_SELECTOR):
         thread = prune_minimal_html(extract_plain_text(tree, main_content=True, comments=True, **kw))
         if len(thread) >= THREAD_MIN_GAIN * len(text):
             text = thread
