@@ -147,8 +147,9 @@ _SECTION_PHRASES = tuple(c for c in _SECTION_CUES if " " in c)
 _SECTION_WORDS = frozenset(c for c in _SECTION_CUES if " " not in c)
 _EDGE_NON_WORD = re.compile(r"^[\W\d_]+|[\W\d_]+$")  # bullets, counts, arrows around a heading
 _LETTER = re.compile(r"[^\W\d_]")
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg", ".bmp", ".tif", ".tiff")
+_FILE_NAME_END = re.compile(r"\.(?:jpe?g|png|gif|webp|avif|svg|bmp|tiff?)$", re.I | re.M)
 _FILE_NAME_MAX_CHARS = 65
+_TIMESTAMP_HINT = re.compile(r"\d{1,4}[-:/.年]\d")  # every _TIMESTAMP match holds one
 # A clock time, or a numeric date (ISO, day/month/year, CJK year-month): the marks of a dateline.
 _TIMESTAMP = re.compile(r"(?<!\d)(?:[01]?\d|2[0-3]):[0-5]\d(?!\d)|(?<!\d)\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}"
                         r"|(?<!\d)\d{1,2}[./]\d{1,2}[./]\d{2,4}(?!\d)")
@@ -570,13 +571,15 @@ def _mark_datelines(blocks: list[Block]) -> None:
     short = [b for b in blocks if b.eff_len < SHORT_CHARS and b.kind != PRE]
     if not short:
         return
-    for i in _blocks_with_cue(_TIMESTAMP, [b.text for b in short]):
+    texts = [b.text for b in short]
+    for i in _blocks_with_cue(_TIMESTAMP_HINT, texts):  # a cheap pattern finds the few candidates
         b = short[i]
-        if b.kind in (LOOSE, PARAGRAPH) and b.label != BAD and _ENDS_SENTENCE.search(b.text) is None:
+        if (b.kind in (LOOSE, PARAGRAPH) and b.label != BAD and _TIMESTAMP.search(b.text) is not None
+                and _ENDS_SENTENCE.search(b.text) is None):
             b.label = _VOID
-    for b in short:
-        if b.text[-5:].lower().endswith(_IMAGE_SUFFIXES) and len(b.text) <= _FILE_NAME_MAX_CHARS:
-            b.label = _VOID  # an image's file name standing in for its alt text
+    for i in _blocks_with_cue(_FILE_NAME_END, texts):
+        if len(texts[i]) <= _FILE_NAME_MAX_CHARS:
+            short[i].label = _VOID  # an image's file name standing in for its alt text
 
 
 def _mark_lead_before_headline(blocks: list[Block]) -> None:
