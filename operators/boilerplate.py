@@ -566,7 +566,8 @@ def _mark_datelines(blocks: list[Block]) -> None:
     """Drop (as _VOID, no context) datelines: short blocks that are not list items or
     sentences and carry a timestamp ("2024-05-20 13:15 Source: ...", "May 13, 2024 08:25 IST",
     "Updated 12:50 - 4 min read"). A publication date and time is page metadata, not text of the
-    article; a sentence that mentions a date ends with punctuation and stays. Short blocks that
+    article; a sentence that mentions a date ends with punctuation and stays, and so does a
+    formula (``$4:30$``, TeX commands). Short blocks that
     are an image file name ("thumb 3.jpg", an ``alt`` filled in by a CMS) go too."""
     short = [b for b in blocks if b.eff_len < SHORT_CHARS and b.kind != PRE]
     if not short:
@@ -574,8 +575,8 @@ def _mark_datelines(blocks: list[Block]) -> None:
     texts = [b.text for b in short]
     for i in _blocks_with_cue(_TIMESTAMP_HINT, texts):  # a cheap pattern finds the few candidates
         b = short[i]
-        if (b.kind in (LOOSE, PARAGRAPH) and b.label != BAD and _TIMESTAMP.search(b.text) is not None
-                and _ENDS_SENTENCE.search(b.text) is None):
+        if (b.kind in (LOOSE, PARAGRAPH) and b.label != BAD and "$" not in b.text and "\\" not in b.text
+                and _TIMESTAMP.search(b.text) is not None and _ENDS_SENTENCE.search(b.text) is None):
             b.label = _VOID
     for i in _blocks_with_cue(_FILE_NAME_END, texts):
         if len(texts[i]) <= _FILE_NAME_MAX_CHARS:

@@ -242,3 +242,8 @@ def test_image_file_names_standing_in_for_alt_text_are_dropped():
                      for i in range(3))
     text = extract_text(page(f"<main><h1>Budget passes</h1>{thumbs}</main>"), CFG)
     assert "Part 2." in text and ".jpg" not in text
+
+
+def test_a_formula_that_looks_like_a_clock_time_is_kept():
+    html = page(f"<main><h1>Ratios</h1>{STORY}<div>$$ x = 4:30 $$</div><p>{PARA}</p></main>")
+    assert "$$ x = 4:30 $$" in extract_text(html, CFG)
