@@ -30,8 +30,8 @@ import numpy as np
 import pyarrow as pa
 
 from operators.boilerplate import prune_minimal_html
-from operators.html_repair import repair_markup
 from operators.config import ConfigError
+from operators.html_repair import repair_markup
 from operators.langid import LanguageIdConfig, detect_language
 from operators.schema import (
     DOCUMENT_COLUMNS,
@@ -270,12 +270,12 @@ def nesting_depth(html: str) -> int:
 def extract_text(html: str, cfg: ExtractConfig) -> str:
     """Plain text of ``html`` per ``cfg`` (may raise the parser's exceptions).
 
-    The page is parsed once; resiliparse's main-content pass (overlays skipped, comments
-    off, captions skipped, scoped to the page's one ``<article>`` when it has exactly one, see ARTICLE_SCOPE) is
-    pruned by :mod:`operators.boilerplate`; a short result is re-read with comment
-    sections when they hold most of the page (a thread, see THREAD_MAX_CHARS), and a result
-    still under FALLBACK_MIN_CHARS falls back to the whole page. A page that still comes out
-    short is read again with unclosed raw-text elements and comments closed
+    The page is parsed once. resiliparse's main-content pass (overlays and captions skipped,
+    comments off, scoped to the page's one ``<article>`` when it has one, see ARTICLE_SCOPE) is
+    pruned by :mod:`operators.boilerplate`; a short result is re-read with comment sections
+    when they hold most of the page (a thread, see THREAD_MAX_CHARS), and a result still under
+    FALLBACK_MIN_CHARS falls back to the whole page. A page that still comes out short is read
+    again with unclosed raw-text elements and comments closed
     (:func:`operators.html_repair.repair_markup`).
     """
     text = _extract(html, cfg)
@@ -331,8 +331,9 @@ def _extract(html: str, cfg: ExtractConfig) -> str:
         # The main-content guess found (almost) nothing: the whole page wins unless the
         # comment sections hold a fair share of it (a thread whose opening post is tiny).
         full = prune_minimal_html(extract_plain_text(tree, main_content=False, **kw))
-        if len(full) > FALLBACK_MAX_GAIN * len(text) or len(text) < FALLBACK_MIN_CHARS:
-            text = full if len(full) > len(text) else text
+        thread_is_page = len(text) >= FALLBACK_MIN_CHARS and len(full) <= FALLBACK_MAX_GAIN * len(text)
+        if not thread_is_page and len(full) > len(text):
+            text = full
     if not text:
         # Pruning rejected every block (a front page that is one table of links): the page's
         # text is kept unpruned, for the quality filters to judge rather than lost as empty.
