@@ -8,6 +8,10 @@ blocks and classifies each block in the manner of jusText (Pomikálek 2011, "Rem
 Boilerplate and Duplicate Content from Web Corpora", ch. 3) and Boilerpipe (Kohlschütter et al.
 2010, "Boilerplate Detection using Shallow Text Features"):
 
+0. page-level marks, from the page's structure: repeated sections (a mobile and a desktop
+   copy), what precedes the page's one ``<h1>`` when that is a small part of the page,
+   interface labels repeated three times or more, teaser lists (three or more linked
+   headlines in a row with their summaries), datelines and image file names;
 1. context-free class from shallow features: link density, length, sentence punctuation,
    letters at all (blocks without any, such as chart labels, prices and separators, are
    dropped and ignored as context), a short multilingual list of boilerplate keywords (they
@@ -523,31 +527,27 @@ def _mark_repeated_sections(blocks: list[Block]) -> None:
 
 
 def _mark_repeated_labels(blocks: list[Block]) -> None:
-    """Label BAD short blocks that recur on the page: interface labels ("Enlarge", "Now
-    playing", "Reply"), repeated sign-up lines and a headline printed twice. A short block
-    (under SHORT_CHARS, no sentence end) seen REPEAT_LABEL_MIN_COUNT or more times is dropped
-    everywhere; one seen twice keeps its first copy only (a headline repeated in a hero and
-    in the article body, a byline above and below)."""
+    """Drop (as _VOID, so they break no run of text) interface labels: a short block (under
+    SHORT_CHARS, no sentence end, not a list item) seen REPEAT_LABEL_MIN_COUNT or more times
+    on the page ("Enlarge" under every photo, "Now playing", "Reply"). Seen twice is not yet a
+    label (a headline printed in a hero and in the body, a credit under two photos)."""
     counts: dict[str, int] = {}
     for b in blocks:
         if b.kind in (LOOSE, PARAGRAPH) and b.eff_len < SHORT_CHARS and _ENDS_SENTENCE.search(b.text) is None:
             counts[b.text] = counts.get(b.text, 0) + 1
-    if not counts or max(counts.values()) < 2:
+    if not counts or max(counts.values()) < REPEAT_LABEL_MIN_COUNT:
         return
-    seen: set[str] = set()
     for b in blocks:
-        n = counts.get(b.text, 0)
-        if n >= REPEAT_LABEL_MIN_COUNT:
+        if counts.get(b.text, 0) >= REPEAT_LABEL_MIN_COUNT:
             b.label = _VOID
-        seen.add(b.text)
 
 
 def _mark_teaser_lists(blocks: list[Block]) -> None:
     """Label BAD teaser lists: TEASER_MIN_HEADLINES or more linked headlines (blocks that are
     all link and at least TEASER_HEADLINE_MIN_CHARS long, not list items) each at most
     TEASER_MAX_GAP blocks from the next, with the summaries, dates and bylines between them.
-    That is the shape of "more stories", "related" and archive grids,
-    which point to other pages; an article's own links sit inside its sentences."""
+    That is the shape of "more stories", "related" and archive grids, which point to other
+    pages; an article's own links sit inside its sentences."""
     heads = [i for i, b in enumerate(blocks)
              if b.link_density >= 0.9 and b.eff_len >= TEASER_HEADLINE_MIN_CHARS and b.kind != ITEM]
     if len(heads) < TEASER_MIN_HEADLINES:
@@ -567,8 +567,8 @@ def _mark_datelines(blocks: list[Block]) -> None:
     sentences and carry a timestamp ("2024-05-20 13:15 Source: ...", "May 13, 2024 08:25 IST",
     "Updated 12:50 - 4 min read"). A publication date and time is page metadata, not text of the
     article; a sentence that mentions a date ends with punctuation and stays, and so does a
-    formula (``$4:30$``, TeX commands). Short blocks that
-    are an image file name ("thumb 3.jpg", an ``alt`` filled in by a CMS) go too."""
+    formula (``$4:30$``, TeX commands). Short blocks that are an image file name ("thumb
+    3.jpg", an ``alt`` filled in by a CMS) go too."""
     short = [b for b in blocks if b.eff_len < SHORT_CHARS and b.kind != PRE]
     if not short:
         return
