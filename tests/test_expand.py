@@ -20,7 +20,6 @@ from operators.classify.expand import (
     normalize_prefix,
     propose_path_prefixes,
     read_prefix_file,
-    formula_dense_mask,
     recall_decision,
     recall_mask,
     run_expansion,
@@ -28,7 +27,7 @@ from operators.classify.expand import (
     under_prefixes,
 )
 from operators.classify.fasttext_model import ClassifierConfig
-from operators.classify.formulas import FormulaConfig, FormulaStats, is_formula, is_formula_dense, measure
+from operators.classify.formulas import FormulaConfig, formula_counts, formula_dense, is_formula, measure
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -125,12 +124,12 @@ def test_recall_decision_openwebmath_thresholds():
 
 def test_formula_dense_decision_and_mask():
     cfg = FormulaConfig(min_formulas=3, min_per_kwords=2.0)
-    assert is_formula_dense(FormulaStats(3, 1500), cfg)  # 2 per 1,000 words
-    assert not is_formula_dense(FormulaStats(2, 100), cfg)  # too few formulas
-    assert not is_formula_dense(FormulaStats(4, 4000), cfg)  # a few formulas lost in a long page
-    got = formula_dense_mask(np.array([3, 2, 4, 10]), np.array([1500, 100, 4000, 50]), cfg)
+    # 2 per 1,000 words; too few formulas; a few formulas lost in a long page; dense
+    got = formula_dense(np.array([3, 2, 4, 10]), np.array([1500, 100, 4000, 50]), cfg)
     assert got.tolist() == [True, False, False, True]
-    assert not formula_dense_mask(np.array([10]), np.array([50]), None).any()  # switched off
+    assert not formula_dense(np.array([10]), np.array([50]), None).any()  # switched off
+    texts = ["Let $x^2>0$, $y^2>0$ and $z^2>0$.", "", None, "No formula here."]
+    assert formula_counts(texts).tolist() == [measure(t).formulas for t in texts]
     with pytest.raises(ValueError, match="min_formulas"):
         FormulaConfig(min_formulas=0)
     assert is_formula(r"\alpha") and not is_formula(r"\begingroup")

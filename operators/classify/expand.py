@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from operators.classify.fasttext_model import ClassifierConfig, TrainReport, load_model, score_texts, train
-from operators.classify.formulas import FormulaConfig, formula_counts
+from operators.classify.formulas import FormulaConfig, formula_counts, formula_dense
 from operators.config import to_dict
 
 NOT_MATH = "not_math"
@@ -319,19 +319,6 @@ def recall_mask(scores: np.ndarray, tokens: np.ndarray | None, threshold: float,
     return out
 
 
-def formula_dense_mask(formulas: np.ndarray, tokens: np.ndarray, cfg: FormulaConfig | None) -> np.ndarray:
-    """Pool documents that are formula-dense (:func:`operators.classify.formulas.is_formula_dense`), vectorised.
-
-    >>> formula_dense_mask(np.array([5, 5, 1]), np.array([300, 9000, 10]), FormulaConfig()).tolist()
-    [True, False, False]
-    """
-    formulas = np.asarray(formulas, dtype=np.int64)
-    if cfg is None:
-        return np.zeros(len(formulas), dtype=bool)
-    per_k = 1000.0 * formulas / np.maximum(np.asarray(tokens, dtype=np.int64), 1)
-    return (formulas >= cfg.min_formulas) & (per_k >= cfg.min_per_kwords)
-
-
 def recall_decision(scores: np.ndarray, tokens: np.ndarray, formulas: np.ndarray,
                     cfg: ExpansionConfig) -> tuple[np.ndarray, np.ndarray]:
     """(recalled, formula_dense) masks of one iteration.
@@ -350,7 +337,7 @@ def recall_decision(scores: np.ndarray, tokens: np.ndarray, formulas: np.ndarray
     recalled = recall_mask(scores, tokens, cfg.threshold, cfg.token_budget)
     if cfg.threshold_without_formulas is not None:
         recalled &= (formulas > 0) | (scores >= cfg.threshold_without_formulas)
-    dense = formula_dense_mask(formulas, tokens, cfg.formulas)
+    dense = formula_dense(formulas, tokens, cfg.formulas)
     return recalled | dense, dense
 
 
@@ -412,7 +399,7 @@ class TablePool:
         model = load_model(model_uri)
         texts = self.table["text"].to_pylist()
         scores = score_texts(model, texts, max_chars)
-        formulas, _ = formula_counts(texts)
+        formulas = formula_counts(texts)
         return pa.table({"id": self.table["id"], "url": self.table["url"],
                          "tokens": _token_counts(self.table["text"]), "math_score": scores,
                          "formulas": formulas})
@@ -454,7 +441,7 @@ class RayPool:
         cfg = replace(self.scoring_cfg, max_chars=max_chars, min_score=None)
 
         def small(t: pa.Table) -> pa.Table:
-            formulas, _ = formula_counts(t["text"].to_pylist())
+            formulas = formula_counts(t["text"].to_pylist())
             return pa.table({"id": t["id"], "url": t["url"], "tokens": _token_counts(t["text"]),
                              "math_score": t["math_score"], "formulas": pa.array(formulas, pa.int64())})
 

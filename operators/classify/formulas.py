@@ -6,7 +6,7 @@ misses math pages written unlike its seed (forum threads, solver pages, lecture 
 documentation of math renderers). Math-aware extraction turns every formula, whatever its markup
 (MathJax, KaTeX, MathML, formula images, TeX in the text), into ``$...$`` / ``$$...$$`` /
 ``\\(...\\)`` / ``\\[...\\]`` text, so counting the formulas of the *extracted text* sees math in any
-style. This module measures that (:func:`measure`) and decides (:func:`is_formula_dense`).
+style. This module measures that (:func:`measure`) and decides (:func:`formula_dense`).
 
 Math the extractor did not delimit is counted too: forum BBCode (``[tex]``, ``[itex]``,
 ``[math]``, ``[latex]``) and Physics-Forums ``##...##`` spans, bare ``\\begin{align}``-style
@@ -171,10 +171,6 @@ class FormulaStats:
     words: int
     unicode: int = 0
 
-    @property
-    def per_kwords(self) -> float:
-        return 1000.0 * self.formulas / max(self.words, 1)
-
 
 def is_formula(content: str) -> bool:
     """Whether the content of a ``$...$``-like span reads as a formula (see the module docstring).
@@ -203,6 +199,12 @@ def measure(text: str | None) -> FormulaStats:
     """
     if not text:
         return FormulaStats(0, 0)
+    n, u = _count(text)
+    return FormulaStats(n, len(_WORD.findall(text)), u)
+
+
+def _count(text: str) -> tuple[int, int]:
+    """(formulas, of which Unicode math) of a non-empty text: :func:`measure` without words."""
     n = 0
     gaps, end = [], 0  # the text outside delimited spans, where Unicode math is looked for
     for m in _SPAN.finditer(text):
@@ -215,7 +217,7 @@ def measure(text: str | None) -> FormulaStats:
         if is_formula(content):
             n += 1
     u = unicode_formulas(" ".join(gaps) + " " + text[end:] if gaps else text)
-    return FormulaStats(n + u, len(_WORD.findall(text)), u)
+    return n + u, u
 
 
 @dataclass(frozen=True)
@@ -237,17 +239,20 @@ class FormulaConfig:
             raise ValueError(f"FormulaConfig.min_per_kwords must be >= 0, got {self.min_per_kwords}")
 
 
-def is_formula_dense(stats: FormulaStats, cfg: FormulaConfig) -> bool:
-    """The decision: enough formulas, and enough of them per 1,000 words.
+def formula_dense(formulas: np.ndarray, words: np.ndarray, cfg: FormulaConfig | None) -> np.ndarray:
+    """The decision, per document: enough formulas, and enough of them per 1,000 words; all
+    False when ``cfg`` is None (the rule switched off).
 
-    >>> is_formula_dense(FormulaStats(3, 400), FormulaConfig()), is_formula_dense(FormulaStats(3, 5000), FormulaConfig())
-    (True, False)
+    >>> formula_dense(np.array([3, 3, 1]), np.array([400, 5000, 10]), FormulaConfig()).tolist()
+    [True, False, False]
     """
-    return stats.formulas >= cfg.min_formulas and stats.per_kwords >= cfg.min_per_kwords
+    formulas = np.asarray(formulas, dtype=np.int64)
+    if cfg is None:
+        return np.zeros(len(formulas), dtype=bool)
+    per_kwords = 1000.0 * formulas / np.maximum(np.asarray(words, dtype=np.int64), 1)
+    return (formulas >= cfg.min_formulas) & (per_kwords >= cfg.min_per_kwords)
 
 
-def formula_counts(texts: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
-    """(formulas, words) per text, as int64 arrays (the columns the loop keeps per pool document)."""
-    stats = [measure(t) for t in texts]
-    return (np.fromiter((s.formulas for s in stats), dtype=np.int64, count=len(stats)),
-            np.fromiter((s.words for s in stats), dtype=np.int64, count=len(stats)))
+def formula_counts(texts: list[str | None]) -> np.ndarray:
+    """Formulas per text, int64 (the column the loop keeps per pool document)."""
+    return np.fromiter((_count(t)[0] if t else 0 for t in texts), dtype=np.int64, count=len(texts))
