@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -29,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from build_corpus import build_corpus  # noqa: E402
+from results_file import machine_info  # noqa: E402
 
 START, END = "<!-- commits:start -->", "<!-- commits:end -->"
 
@@ -56,12 +56,6 @@ def run_tree(tree: Path, files: list[Path], out: Path) -> dict:
     if Path(res["tree"]).resolve() != tree.resolve():
         raise SystemExit(f"{tree}: imported operators from {res['tree']}; the comparison would be void")
     return res
-
-
-def machine() -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.machine())
-    return f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}"
 
 
 def render(r: dict) -> str:
@@ -124,7 +118,7 @@ def main() -> None:
             print(f"    {res['cpu_ms_per_page']:.2f} ms CPU per page, {res['documents_out']} documents kept", flush=True)
             if name not in best or res["cpu_ms_per_page"] < best[name]["cpu_ms_per_page"]:
                 best[name] = res
-    r = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"), "machine": machine(),
+    r = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"), "machine": machine_info(),
          "load_start": load_start, "load_end": os.getloadavg(), "pages": args.pages, "files": args.files,
          "rounds": args.rounds, "base_commit": base_commit, "head_commit": head_commit, **best}
     (work / "bench_commits.json").write_text(json.dumps(r, indent=2))

@@ -23,7 +23,6 @@ import gzip
 import hashlib
 import json
 import os
-import platform
 import sys
 import time
 from collections import Counter
@@ -37,6 +36,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from operators import langid  # noqa: E402
 from operators.extract import ExtractConfig, decode_html, extract_text  # noqa: E402
 from operators.langid import MAX_CHARS, LanguageIdConfig, detect_language, prose_text  # noqa: E402
+from results_file import machine_info  # noqa: E402
 
 DEV_DIR = REPO.parent / "shared" / "data" / "extraction-dev"
 START, END = "<!-- langid:start -->", "<!-- langid:end -->"
@@ -104,12 +104,6 @@ def timed(fn, texts: list[str]) -> tuple[list, float]:
         results = [fn(t) for t in texts]
         best = min(best, time.process_time() - start)
     return results, 1000 * best / len(texts)
-
-
-def machine_info() -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.machine())
-    return f"{cpu}, {os.cpu_count()} cores; {platform.platform()}; Python {platform.python_version()}"
 
 
 def run() -> dict:

@@ -42,7 +42,6 @@ import gzip
 import hashlib
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -63,6 +62,7 @@ from resiliparse.extract.html2text import extract_plain_text  # noqa: E402
 
 from operators.boilerplate import prune_minimal_html  # noqa: E402
 from operators.extract import FALLBACK_MIN_CHARS, ExtractConfig, decode_html, extract_text  # noqa: E402
+from results_file import machine_info  # noqa: E402
 
 DEV_DIR = REPO.parent / "shared" / "data" / "extraction-dev"
 PAGES_DIR = DEV_DIR / "mozilla-readability" / "test-pages"
@@ -243,12 +243,6 @@ def summarize(rows: list[tuple[float, float, float]]) -> dict[str, float]:
     return out
 
 
-def machine_info() -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.machine())
-    return f"{cpu}, {os.cpu_count()} cores; {platform.platform()}; Python {platform.python_version()}"
-
-
 def _met(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
 
@@ -304,7 +298,7 @@ def render(r: dict[str, Any]) -> str:
         f"raysift's CPU time per page: resiliparse minimal_html pass {prof['minimal_ms']:.2f} ms + pruning "
         f"{prof['prune_ms']:.2f} ms; {prof['fallback_pages']} of {r['pages']} pages fall back to a whole-page pass "
         f"(main content under `FALLBACK_MIN_CHARS`). Whole `extract_text`: {1000 / ours['pages_per_second']:.2f} ms.",
-        f"Pages with no text at all: " + ", ".join(f"{n} {s['empty_pages']}" for n, s in systems.items()) + ".",
+        "Pages with no text at all: " + ", ".join(f"{n} {s['empty_pages']}" for n, s in systems.items()) + ".",
     ]
     if peer is not None:
         speedup = ours["pages_per_second"] / peer["pages_per_second"]

@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -175,7 +177,7 @@ def _run(args: list[str], cwd: Path) -> float:
     return time.perf_counter() - t
 
 
-def run_loop(work: Path, inputs: list[str] | None) -> tuple["pa.Table", "pa.Table", float]:
+def run_loop(work: Path, inputs: list[str] | None) -> tuple[pyarrow.Table, pyarrow.Table, float]:
     """The README's pool + expand commands; returns (pool documents, recalled, seconds)."""
     import pyarrow.parquet as pq
 

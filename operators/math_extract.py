@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import ELEMENT, TEXT, HTMLTree
