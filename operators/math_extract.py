@@ -410,8 +410,6 @@ def image_latex(src: str, alt: str | None = None) -> str | None:
     return tex or None
 
 
-_image_tex = image_latex  # the name used before
-
 
 def replace_math_tree(tree: HTMLTree, cfg: MathExtractConfig | None = None) -> int:
     """Rewrite every math element of ``tree`` in place into LaTeX text; returns the formula count."""
@@ -511,13 +509,15 @@ def replace_math_tree(tree: HTMLTree, cfg: MathExtractConfig | None = None) -> i
     scripts = " ".join(el.text or "" for el in root.get_elements_by_tag_name("script")
                        if (el.getattr("type") or "").lower() not in ("math/tex", "math/tex; mode=display"))
     configured = _delimiter_pattern(page_delimiters(scripts))
-    for node in list(_text_nodes(root)):
-        value = node.text or ""
-        if "[/" in value or "##" in value or configured is not None:
-            new, n = normalize_tex_delimiters(value, configured)
-            if n:
-                node.text = new
-                count += n
+    body_text = (tree.body.text or "") if tree.body is not None else ""  # (.text of the document node crashes)
+    if configured is not None or "[/" in body_text or "##" in body_text:  # else no text node to rewrite
+        for node in list(_text_nodes(root)):
+            value = node.text or ""
+            if "[/" in value or "##" in value or configured is not None:
+                new, n = normalize_tex_delimiters(value, configured)
+                if n:
+                    node.text = new
+                    count += n
 
     # 8. Powers and indices written as <sup>/<sub>.
     _rewrite_scripts(tree, root)
