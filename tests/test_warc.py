@@ -284,7 +284,7 @@ def test_byte_ranges_skip_past_a_corrupt_member(tmp_path):
     range resyncs at the next record."""
     good = [gzip.compress(_synthetic_warc(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>x</p>",
                                           uri=f"http://example.com/{i}")) for i in range(40)]
-    data = b"".join(good[:20]) + b"\x1f\x8b\x08" + os.urandom(3000) + b"".join(good[20:])
+    data = b"".join(good[:20]) + b"\x1f\x8b\x08" + random.Random(0).randbytes(3000) + b"".join(good[20:])
     path = tmp_path / "broken.warc.gz"
     path.write_bytes(data)
     start = len(b"".join(good[:20]))
