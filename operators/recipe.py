@@ -64,12 +64,16 @@ class ResourcesConfig:
 FiltersConfig = dataclasses.make_dataclass(
     "filters",
     [
-        (name, module.Config | None, field(default_factory=module.Config))  # type: ignore[attr-defined]
+        (name, module.Config | None, field(default_factory=module.Config) if getattr(module, "DEFAULT_ON", True)
+         else field(default=None))  # type: ignore[attr-defined]
         for name, module in FILTER_STAGES.items()
     ],
     frozen=True,
 )
-FiltersConfig.__doc__ = "The quality filters, in pipeline order; null turns a stage off."
+FiltersConfig.__doc__ = (
+    "The quality filters, in pipeline order; null turns a stage off. Stages whose module sets "
+    "DEFAULT_ON = False (model-based and content-rewriting stages) are off unless a recipe names them."
+)
 
 
 @dataclass(frozen=True)

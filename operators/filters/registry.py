@@ -2,7 +2,8 @@
 
 ``for name, mod in FILTER_STAGES.items(): table = mod.apply(table, cfg_for(name))``; each
 module has ``STAGE``, ``REASONS``, a frozen ``Config``, ``Stats``, ``measure``, ``decide`` and
-``apply(table, cfg)``.
+``apply(table, cfg)``. A module may set ``DEFAULT_ON = False``: its stage is then off unless a
+recipe or config names it (stages that need a model, or that rewrite text).
 
 >>> list(FILTER_STAGES)
 ['url', 'language', 'gopher_repetition', 'gopher_quality', 'c4', 'fineweb']
