@@ -10,10 +10,13 @@ the whole corpus, so when they are on, annotated documents are first written to
 
 from __future__ import annotations
 
+import functools
 import json
+import pickle
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
@@ -162,7 +165,69 @@ def _merge_stats(ds) -> BatchStats:
 
 def _needs_global_stage(cfg: PipelineConfig) -> bool:
     d = cfg.dedup
-    return any(x is not None for x in (d.exact, d.fuzzy, d.lines, d.paragraphs))
+    return bool(corpus_stages(cfg)) or any(x is not None for x in (d.exact, d.fuzzy, d.lines, d.paragraphs))
+
+
+def corpus_stages(cfg: PipelineConfig) -> list[tuple[str, ModuleType, Any]]:
+    """The enabled filter stages with corpus-level work: a global summary their scores need
+    (``corpus_summary``, e.g. the corpus token distribution) or cuts at corpus quantiles
+    (``corpus_rules``: CCNet buckets, top-p % keeps)."""
+    return [(name, module, stage_cfg) for name, module, stage_cfg in enabled_filter_stages(cfg)
+            if hasattr(module, "corpus_summary") or (hasattr(module, "corpus_rules") and module.corpus_rules(stage_cfg))]
+
+
+def _summary_rows(table: pa.Table, summarize: Callable[[pa.Table], Any]) -> pa.Table:
+    return pa.table({"summary": [pickle.dumps(summarize(table))]})
+
+
+def _collect(ds, summarize: Callable[[pa.Table], Any], merge: Callable[[Any, Any], Any], empty: Any) -> Any:
+    """Summarise every block of ``ds`` on the cluster and merge the (small) summaries here."""
+    total = empty
+    parts = ds.map_batches(_summary_rows, fn_kwargs={"summarize": summarize}, batch_format="pyarrow", batch_size=None)
+    for batch in parts.iter_batches(batch_format="pyarrow", batch_size=None):
+        for blob in batch.column("summary").to_pylist():
+            total = merge(total, pickle.loads(blob))
+    return total
+
+
+def _apply_summary(table: pa.Table, module: ModuleType, stage_cfg: Any, summary: Any) -> pa.Table:
+    return module.apply_summary(table, stage_cfg, summary)
+
+
+def _apply_cuts(table: pa.Table, rules: tuple, cuts: dict) -> pa.Table:
+    from operators.filters import corpus
+
+    return corpus.apply_rules(table, rules, cuts)
+
+
+def apply_corpus_stages(ds, cfg: PipelineConfig) -> tuple[Any, dict[str, Any]]:
+    """The corpus-level part of the filter stages, on the annotated documents ``ds``.
+
+    First each stage that needs a global summary gets it (summarised per block on the cluster,
+    merged on the driver) and scores every document with it; then the cuts of every stage's
+    ``corpus_rules`` are computed together, over the documents alive after all per-batch stages,
+    and applied. Returns the documents (lazy) and the cut values for ``stats.json``.
+    """
+    from operators.filters import corpus
+
+    stages = corpus_stages(cfg)
+    for _, module, stage_cfg in stages:
+        if hasattr(module, "corpus_summary"):
+            summary = _collect(ds, functools.partial(module.corpus_summary, cfg=stage_cfg), module.merge_summaries, {})
+            ds = ds.map_batches(_apply_summary, fn_kwargs={"module": module, "stage_cfg": stage_cfg, "summary": summary},
+                                batch_format="pyarrow", batch_size=cfg.resources.batch_size)
+    rules = tuple(rule for _, module, stage_cfg in stages if hasattr(module, "corpus_rules")
+                  for rule in module.corpus_rules(stage_cfg))
+    if not rules:
+        return ds, {}
+    ds = ds.materialize()  # read twice below: summarise, then cut
+    sketch = _collect(ds, functools.partial(corpus.summarize, rules=rules), corpus.merge, {})
+    cuts = corpus.cut_values(sketch, rules)
+    ds = ds.map_batches(_apply_cuts, fn_kwargs={"rules": rules, "cuts": cuts}, batch_format="pyarrow",
+                        batch_size=cfg.resources.batch_size)
+    report = {rule.column: {"quantiles": list(rule.cuts), "labels": list(rule.labels), "cuts": cuts.get(rule.key, {})}
+              for rule in rules}
+    return ds, {"corpus_cuts": report}
 
 
 def stream(parts: list, cfg: PipelineConfig, writer: Callable[..., pa.Table], writer_kwargs: dict[str, Any]):
@@ -232,7 +297,7 @@ def run_pipeline(
         first = _merge_stats(stream(parts, cfg, write_work_shard, {"work_dir": work, "storage_cfg": cfg.storage}))
         documents_in = first.documents_in
         if first.documents_in:
-            final, extra = apply_dedup(work, cfg, output)
+            final, extra = apply_dedup(work, cfg)
             written = final.map_batches(
                 write_shards, fn_kwargs={"output": output, "storage_cfg": cfg.storage}, **map_args
             )

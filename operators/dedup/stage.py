@@ -168,11 +168,20 @@ def dedup_documents(ds, dedup_cfg, partitions: int) -> tuple[Any, dict[str, Any]
     return joined.map_batches(_apply_drops, batch_format="pyarrow"), stats
 
 
-def apply_dedup(work_uri: str, cfg, output: str) -> tuple[Any, dict[str, Any]]:
-    """The dedup part of ``raysift run``: annotated shards in, final documents out."""
+def apply_dedup(work_uri: str, cfg) -> tuple[Any, dict[str, Any]]:
+    """The global part of ``raysift run``: annotated shards in, final documents out. The
+    filter stages' corpus-level cuts (``pipeline.apply_corpus_stages``) come first, then dedup
+    over the documents they keep."""
+    from operators.pipeline import apply_corpus_stages
+
     ds = read_parquet_dir(work_uri, cfg.storage)
     size = input_bytes([work_uri], cfg.storage)
-    return dedup_documents(ds, cfg.dedup, shuffle_partitions(cfg.resources.shuffle_partitions, size))
+    ds, stats = apply_corpus_stages(ds, cfg)
+    d = cfg.dedup
+    if all(x is None for x in (d.exact, d.fuzzy, d.lines, d.paragraphs)):
+        return ds, stats
+    ds, dedup_stats = dedup_documents(ds, cfg.dedup, shuffle_partitions(cfg.resources.shuffle_partitions, size))
+    return ds, {**stats, **dedup_stats}
 
 
 def run_dedup(
