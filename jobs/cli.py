@@ -9,6 +9,7 @@ COMMANDS = {
     "dedup": ("jobs.dedup", "global exact + fuzzy dedup of a document corpus"),
     "train-classifier": ("jobs.train_classifier", "train a fastText classifier"),
     "expand": ("jobs.expand", "DeepSeekMath-style math seed expansion"),
+    "recipes": ("jobs.recipes", "list the bundled recipes, or show one fully resolved"),
 }
 
 

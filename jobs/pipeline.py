@@ -16,8 +16,11 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "or document files (Parquet, JSONL[.gz|.zst]); default: the bundled sample crawl")
     p.add_argument("--output", default=DEFAULT_OUTPUT, metavar="DST", help=f"output folder or s3:// prefix (default {DEFAULT_OUTPUT})")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--recipe", default=None, help="bundled recipe: default, extract, gopher, c4, fineweb, dedup, openwebmath")
+    group.add_argument("--recipe", default=None, help="bundled recipe (default: default); `raysift recipes` lists them")
     group.add_argument("--config", metavar="FILE", help="YAML config file (may start from a recipe with `base: NAME`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override one setting of the recipe or config (dotted key, YAML value), e.g. "
+                        "--set filters.language.min_score=0.5 --set filters.c4=null; repeatable")
     p.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
     p.add_argument("--ledger", metavar="URI", help="ledger of processed inputs (local or s3://): skip inputs already done")
     p.add_argument("--max-files", type=int, metavar="N", help="process at most N not-yet-done input files")
@@ -34,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         from operators.runtime import init_ray
         from operators.stats import summary_table
 
-        cfg = load_config_file(args.config) if args.config else load_recipe(args.recipe or "default")
+        cfg = (load_config_file(args.config, args.overrides) if args.config
+               else load_recipe(args.recipe or "default", args.overrides))
         inputs = args.input
         if not inputs:
             from operators.samplegen import sample_path

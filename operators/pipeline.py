@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from operators import storage
 from operators.config import to_dict
-from operators.recipe import PipelineConfig, enabled_filter_stages, stage_reasons
+from operators.recipe import PipelineConfig, check_models, enabled_filter_stages, stage_reasons
 from operators.schema import LANGUAGE, TEXT, alive_mask, with_reason
 from operators.stats import BatchStats, check_accounting, funnel
 from operators.writer import write_shards, write_work_shard
@@ -273,6 +273,7 @@ def run_pipeline(
 
     start = time.time()
     run_id = f"run-{uuid.uuid4().hex[:12]}"
+    check_models(cfg)
     plan = io.expand_inputs(inputs, cfg.storage, cfg.input)
     plan, ledger_obj = _select_inputs(plan, cfg, ledger, max_files, run_id)
     if not plan.warc_files and not plan.document_files:

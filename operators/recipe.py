@@ -11,7 +11,7 @@ value fails at load time naming the key and the valid choices.
 >>> load_config({"filters": {"gopher_qualty": {}}})
 Traceback (most recent call last):
 ...
-operators.config.ConfigError: unknown key 'gopher_qualty' in config.filters; valid keys: c4, fineweb, gopher_quality, gopher_repetition, language, url
+operators.config.ConfigError: unknown key 'gopher_qualty' in config.filters; valid keys: c4, fineweb, gopher_quality, ...
 """
 
 from __future__ import annotations
@@ -143,16 +143,16 @@ def load_config(data: dict[str, Any]) -> PipelineConfig:
     return from_dict(PipelineConfig, _resolve_bases(data), "config")
 
 
-def load_recipe(name: str) -> PipelineConfig:
-    """A bundled recipe of ``raysift run`` by name."""
+def load_recipe(name: str, overrides: list[str] | tuple[str, ...] = ()) -> PipelineConfig:
+    """A bundled recipe of ``raysift run`` by name, with ``KEY=VALUE`` overrides (:func:`apply_overrides`)."""
     data = _recipe_data(name)
     if data.get("job", "run") != "run":
         raise ConfigError(f"recipe {name!r} is for `raysift {data['job']}`, not `raysift run`")
-    return load_config(data)
+    return load_config(apply_overrides(_resolve_bases(data), overrides))
 
 
-def load_config_file(path: str | Path) -> PipelineConfig:
-    """A user's YAML config file (may start from a recipe with ``base: NAME``)."""
+def load_config_file(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> PipelineConfig:
+    """A user's YAML config file (may start from a recipe with ``base: NAME``), with overrides."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} does not exist")
@@ -160,7 +160,38 @@ def load_config_file(path: str | Path) -> PipelineConfig:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {str(p)!r} is not valid YAML: {exc}") from exc
-    return load_config(data or {})
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"config file {str(p)!r} must be a mapping of sections, got {type(data).__name__}")
+    return load_config(apply_overrides(_resolve_bases(data or {}), overrides))
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Set dotted keys from ``KEY=VALUE`` strings (``--set`` on the command line); VALUE is YAML.
+
+    >>> apply_overrides({"filters": {"c4": {}}}, ["filters.c4.bad_words=false", "filters.url=null"])
+    {'filters': {'c4': {'bad_words': False}, 'url': None}}
+    >>> apply_overrides({}, ["filters.c4"])
+    Traceback (most recent call last):
+    ...
+    operators.config.ConfigError: --set 'filters.c4' must look like KEY=VALUE (e.g. filters.language.min_score=0.5)
+    """
+    out = _merge({}, data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r} must look like KEY=VALUE (e.g. filters.language.min_score=0.5)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML: {exc}") from exc
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+    return out
 
 
 def enabled_filter_stages(cfg: PipelineConfig) -> list[tuple[str, ModuleType, Any]]:
@@ -171,6 +202,15 @@ def enabled_filter_stages(cfg: PipelineConfig) -> list[tuple[str, ModuleType, An
         if stage_cfg is not None:
             out.append((name, module, stage_cfg))
     return out
+
+
+def check_models(cfg: PipelineConfig) -> None:
+    """Fail at start, before any input is read, when an enabled stage's model is missing: each
+    model-based stage's ``check_models`` raises a ConfigError saying what to supply and where
+    the publisher distributes it."""
+    for _, module, stage_cfg in enabled_filter_stages(cfg):
+        if hasattr(module, "check_models"):
+            module.check_models(stage_cfg, cfg.storage)
 
 
 def stage_reasons(cfg: PipelineConfig) -> list[tuple[str, tuple[str, ...]]]:
