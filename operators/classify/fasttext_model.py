@@ -16,6 +16,12 @@ newlines to spaces, LaTeX punctuation (``$ { } ^ _ \\`` ...) split off so ``\\fr
 the tokens ``\\frac { a } { b }``, and truncated to ``max_chars``. Unicode math symbols become
 the LaTeX a TeX writer would type (:data:`UNICODE_MATH`: ``x²`` -> ``x ^ 2``, ``√`` -> ``\\sqrt``,
 ``≤`` -> ``\\leq``), so a solver page written in Unicode shares its tokens with a LaTeX seed.
+
+Other published fastText classifiers (:data:`PRESETS`, ``raysift train-classifier --kind``) keep
+these math defaults untouched and differ in three fields: the two labels, the line format
+(:func:`format_line`: ``math`` above, ``dclm`` = DCLM/RedPajama's ``" ".join(text.splitlines())``
+without lowercasing, ``dolma`` = Dolma's ``text.replace("\\n", " ")``) and the published
+hyper-parameters. The small-set scaling above applies to every preset.
 """
 
 from __future__ import annotations
@@ -29,12 +35,15 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 MATH_LABEL = "__label__math"
 OTHER_LABEL = "__label__other"
+
+TextFormat = Literal["math", "dclm", "dolma"]
+"""How a text becomes one fastText line (:func:`format_line`)."""
 
 # Characters split off as their own tokens; a backslash starts a token (\\frac stays whole).
 # A chain of str.replace calls (C memchr loops) is about 3x faster than one str.translate with
@@ -92,6 +101,9 @@ class ClassifierConfig:
     small_min_count, small_epoch, small_dim, small_bucket: the scaled-down settings.
     nan_retries: on fastText's "Encountered NaN", retry this many times (another seed, then
         half the lr and twice the epochs).
+    positive_label, negative_label: the fastText labels of the two classes (``__label__...``).
+    text_format: how a text becomes a training line (:func:`format_line`); the classifier
+        filter must score with the same format.
     """
 
     dim: int = 256
@@ -111,8 +123,19 @@ class ClassifierConfig:
     small_dim: int = 64
     small_bucket: int = 100_000
     nan_retries: int = 3
+    positive_label: str = MATH_LABEL
+    negative_label: str = OTHER_LABEL
+    text_format: TextFormat = "math"
 
     def __post_init__(self) -> None:
+        for name in ("positive_label", "negative_label"):
+            label = getattr(self, name)
+            if not label.startswith("__label__") or len(label) == len("__label__") or any(c.isspace() for c in label):
+                raise ValueError(f"ClassifierConfig.{name} must look like __label__NAME (no spaces), got {label!r}")
+        if self.positive_label == self.negative_label:
+            raise ValueError(f"ClassifierConfig: positive and negative labels are both {self.positive_label!r}")
+        if self.text_format not in ("math", "dclm", "dolma"):
+            raise ValueError(f"ClassifierConfig.text_format must be math, dclm or dolma, got {self.text_format!r}")
         for name in ("dim", "word_ngrams", "min_count", "epoch", "bucket", "max_positives",
                      "max_negatives", "max_chars", "small_min_count", "small_epoch", "small_dim",
                      "small_bucket"):
@@ -139,6 +162,39 @@ class ClassifierConfig:
             "thread": 1 if small else (self.threads or os.cpu_count() or 1),
             "seed": self.seed,
         }
+
+
+# fastText's own supervised defaults (fasttext.cc "options"): what a publisher used when it
+# published no other value.
+_FASTTEXT_DEFAULTS = dict(dim=100, lr=0.1, word_ngrams=1, min_count=1, epoch=5, bucket=2_000_000)
+
+PRESETS: dict[str, ClassifierConfig] = {
+    # DeepSeekMath (Shao et al. 2024, Sec. 2.1): the ClassifierConfig defaults.
+    "math": ClassifierConfig(),
+    # DCLM OH-2.5+ELI5 (Li et al. 2024, Sec. 4.4; mlfoundations/dclm baselines/README.md: "we add
+    # --wordNgrams 2 ... did not deviate from [the] default values" of train_fasttext_classifier.py,
+    # which are fastText's: lr 0.1, dim 100, epoch 5, minCount 1). Labels from that README.
+    "dclm": ClassifierConfig(**{**_FASTTEXT_DEFAULTS, "word_ngrams": 2}, positive_label="__label__hq",
+                             negative_label="__label__cc", text_format="dclm", max_chars=10**9),
+    # Llama 3 (Dubey et al. 2024, Sec. 3.1.1): "fasttext ... trained to recognize if a given text
+    # would be referenced by Wikipedia (Touvron et al., 2023a)"; no hyper-parameters, labels or
+    # sizes published. RedPajama-V2's open reproduction of this classifier (app/src/artifacts/
+    # ft_trainer.py) calls train_supervised with fastText's defaults: so do we. Label names ours
+    # (RedPajama's scheme: __label__<target> vs __label__cc).
+    "llama3": ClassifierConfig(**_FASTTEXT_DEFAULTS, positive_label="__label__wikiref",
+                               negative_label="__label__cc", text_format="dclm", max_chars=10**9),
+    # Dolma's Jigsaw classifiers (Soldaini et al. 2024; dolma taggers/jigsaw.py): labels as the
+    # released models (__label__toxic / __label__non-toxic, __label__nsfw / __label__non-nsfw),
+    # bigrams as their file names (jigsaw_fasttext_bigrams_*); nothing else published: fastText
+    # defaults.
+    "toxicity": ClassifierConfig(**{**_FASTTEXT_DEFAULTS, "word_ngrams": 2}, positive_label="__label__toxic",
+                                 negative_label="__label__non-toxic", text_format="dolma", max_chars=10**9),
+    "nsfw": ClassifierConfig(**{**_FASTTEXT_DEFAULTS, "word_ngrams": 2}, positive_label="__label__nsfw",
+                             negative_label="__label__non-nsfw", text_format="dolma", max_chars=10**9),
+}
+"""Published settings per classifier kind (``raysift train-classifier --kind``). Every preset
+keeps the small-training-set scaling of :meth:`ClassifierConfig.effective`; ``max_chars`` 10^9
+means whole documents, as DCLM, RedPajama and Dolma fed them."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +232,36 @@ def preprocess(text: str | None, max_chars: int = 20_000) -> str:
     return text.replace("\\", " \\")
 
 
+def format_line(text: str | None, text_format: TextFormat, max_chars: int | None = None) -> str:
+    """``text`` as one fastText line, the way each publisher fed its classifier.
+
+    * ``math``: :func:`preprocess` (raysift's math classifier; ``max_chars`` None = 20,000);
+    * ``dclm``: ``" ".join(text.strip().splitlines())``, case kept (DCLM,
+      ``baselines/mappers/enrichers/quality_prediction_enrichers_calc_fasttext.py``; RedPajama-V2's
+      ``preprocess_quality_classifier`` strips after joining, which gives the same line);
+    * ``dolma``: ``text.replace("\\n", " ").strip()`` (Dolma ``taggers/jigsaw.py``): only ``\\n``
+      is replaced, other line breaks stay (fastText splits on ``\\r`` anyway).
+
+    ``max_chars`` truncates the raw text first (None: whole text, except for ``math``).
+
+    >>> format_line("  Line one\\r\\nLine Two\\n", "dclm")
+    'Line one Line Two'
+    >>> format_line("Line one\\r\\nLine Two\\n", "dolma")
+    'Line one\\r Line Two'
+    """
+    if not text:
+        return ""
+    if text_format == "math":
+        return preprocess(text, 20_000 if max_chars is None else max_chars)
+    if max_chars is not None:
+        text = text[:max_chars]
+    if text_format == "dclm":
+        return " ".join(text.strip().splitlines())
+    if text_format == "dolma":
+        return text.replace("\n", " ").strip()
+    raise ValueError(f"unknown text format {text_format!r}; use math, dclm or dolma")
+
+
 def _sample(texts: list[str], cap: int, rng: random.Random) -> list[str]:
     texts = [t for t in texts if t and t.strip()]
     if len(texts) > cap:
@@ -198,7 +284,8 @@ def _is_remote(uri: str) -> bool:
 
 
 def train(positives: list[str], negatives: list[str], cfg: ClassifierConfig | None, out_path: str) -> TrainReport:
-    """Train a math-vs-other fastText model and write it to ``out_path`` (local path or s3://).
+    """Train a two-class fastText model (``cfg``'s labels, math-vs-other by default) and write it
+    to ``out_path`` (local path or s3://).
 
     The model appears atomically: written to a temporary file, then renamed (or uploaded).
     """
@@ -213,8 +300,8 @@ def train(positives: list[str], negatives: list[str], cfg: ClassifierConfig | No
             f"training needs non-empty positives and negatives, got {len(pos)} and {len(neg)}; "
             "check that the seed and the pool have a non-empty 'text' column"
         )
-    lines = [f"{MATH_LABEL} {preprocess(t, cfg.max_chars)}" for t in pos]
-    lines += [f"{OTHER_LABEL} {preprocess(t, cfg.max_chars)}" for t in neg]
+    lines = [f"{cfg.positive_label} {format_line(t, cfg.text_format, cfg.max_chars)}" for t in pos]
+    lines += [f"{cfg.negative_label} {format_line(t, cfg.text_format, cfg.max_chars)}" for t in neg]
     rng.shuffle(lines)
     settings = cfg.effective(len(lines))
     scaled = settings["minCount"] != cfg.min_count or settings["dim"] != cfg.dim
