@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -95,3 +96,153 @@ def test_registry_order_and_interface():
         for attr in ("Config", "Stats", "measure", "decide", "apply"):
             assert hasattr(mod, attr), (name, attr)
     assert len(ALL_REASONS) == len(set(ALL_REASONS))
+
+
+# ------------------------------------------------------------------ UT1 blocklist (RefinedWeb)
+
+
+class _CountingServer:
+    """A static file server on 127.0.0.1 that counts GET requests (never reaches the network)."""
+
+    def __init__(self, directory):
+        import functools
+        import http.server
+        import threading
+
+        self.gets = 0
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                server.gets += 1
+                super().do_GET()
+
+            def log_message(self, *args):  # quiet
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def served(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    server = _CountingServer(root)
+    try:
+        yield root, server
+    finally:
+        server.close()
+
+
+def write_ut1_tarball(path, categories: dict[str, str], urls_files: dict[str, str] | None = None) -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for files, name in ((categories, "domains"), (urls_files or {}, "urls")):
+            for category, body in files.items():
+                data = body.encode("utf-8")
+                info = tarfile.TarInfo(f"blacklists/{category}/{name}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+
+def clear_caches() -> None:
+    urls.blocklist_index.cache_clear()
+    urls._lists.cache_clear()
+
+
+def test_ut1_tarball_categories_served_on_loopback_and_cached(served, tmp_path):
+    root, server = served
+    write_ut1_tarball(root / "blacklists.tar.gz",
+                      {"adult": "porn.example\nAdult.Example  # listed in capitals\n", "gambling": "casino.example\n",
+                       "news": "news.example\n"},
+                      urls_files={"adult": "ok.example/page\n"})
+    clear_caches()
+    cache = tmp_path / "cache"
+    cfg = urls.Config(blocklist=server.url("blacklists.tar.gz"), blocklist_categories=("adult", "gambling"),
+                      blocklist_cache_dir=str(cache))
+    assert url_reason("https://www.porn.example/x", cfg) == urls.BLOCKED_DOMAIN
+    assert url_reason("http://adult.example", cfg) == urls.BLOCKED_DOMAIN
+    assert url_reason("https://a.b.casino.example/", cfg) == urls.BLOCKED_DOMAIN
+    assert url_reason("https://news.example/", cfg) is None  # a category not chosen
+    assert url_reason("https://ok.example/page", cfg) is None  # UT1's urls files are not read
+    assert url_reason("https://notporn.example/", cfg) is None
+    table = pa.table({"url": ["https://casino.example/a", "https://fine.org/"], "text": ["t0", "t1"]})
+    out = urls.apply(table, cfg)
+    assert out.column("reason").to_pylist() == [urls.BLOCKED_DOMAIN, None]
+    assert server.gets == 1  # fetched once
+    assert len(list(cache.glob("index-*.npy"))) == 1
+    # a new process (caches cleared) with the server gone still reads the cached copy
+    server.close()
+    clear_caches()
+    assert url_reason("https://porn.example/", cfg) == urls.BLOCKED_DOMAIN
+
+
+def test_plain_domains_file_from_path_file_uri_and_loopback_http(served, tmp_path):
+    root, server = served
+    (root / "domains").write_text("# UT1 adult\nspam.example\n\n", encoding="utf-8")
+    clear_caches()
+    for uri in (str(root / "domains"), "file://" + str(root / "domains"), server.url("domains")):
+        cfg = urls.Config(blocklist=uri, blocklist_cache_dir=str(tmp_path / "cache"))
+        assert url_reason("https://x.spam.example/", cfg) == urls.BLOCKED_DOMAIN, uri
+        assert url_reason("https://spam.example.org/", cfg) is None, uri
+    assert server.gets == 1
+
+
+def test_blocklist_errors_say_the_fix(served, tmp_path):
+    root, server = served
+    with pytest.raises(ConfigError, match="plain http; use https://"):
+        urls.Config(blocklist="http://dsi.ut-capitole.fr/blacklists/download/blacklists.tar.gz")
+    with pytest.raises(ConfigError, match="unsupported scheme 'ftp'"):
+        urls.Config(blocklist="ftp://ftp.ut-capitole.fr/pub/reseau/cache/squidguard_contrib/adult.tar.gz")
+    urls.Config(blocklist="https://dsi.ut-capitole.fr/blacklists/download/adult.tar.gz")  # accepted, not fetched
+    urls.Config(blocklist="http://localhost:1/list")
+    with pytest.raises(ConfigError, match="blocklist_categories is empty"):
+        urls.Config(blocklist=str(root / "x"), blocklist_categories=())
+    clear_caches()
+    with pytest.raises(ConfigError, match="does not exist"):
+        urls.measure("https://a.org/", urls.Config(blocklist=str(tmp_path / "missing.tar.gz")))
+    write_ut1_tarball(root / "bl.tar.gz", {"adult": "a.example\n", "phishing": "p.example\n"})
+    cfg = urls.Config(blocklist=server.url("bl.tar.gz"), blocklist_categories=("adult", "dating"),
+                      blocklist_cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match="dating not in the blocklist archive; it has: adult, phishing"):
+        urls.measure("https://a.org/", cfg)
+
+
+def test_blocklist_from_s3(moto_s3, s3_env, tmp_path):
+    s3_env(moto_s3)
+    client = moto_s3.client()
+    client.create_bucket(Bucket="lists")
+    client.put_object(Bucket="lists", Key="ut1/adult/domains", Body=b"spam.example\n")
+    clear_caches()
+    cfg = urls.Config(blocklist="s3://lists/ut1/adult/domains", blocklist_cache_dir=str(tmp_path / "cache"))
+    assert url_reason("https://www.spam.example/", cfg) == urls.BLOCKED_DOMAIN
+    assert url_reason("https://ham.example/", cfg) is None
+
+
+def test_hash_index_matches_host_and_parents_only():
+    index = urls.domain_hashes(["example.com", "b.org", "example.com"])
+    assert index.dtype == np.uint64 and index.size == 2
+    assert urls.in_blocklist("a.b.example.com", index) and urls.in_blocklist("b.org", index)
+    assert not urls.in_blocklist("example.com.evil.net", index)
+    assert not urls.in_blocklist("notexample.com", index)
+    assert not urls.in_blocklist("", index)
+    assert not urls.in_blocklist("example.com", urls.domain_hashes([]))
+
+
+def test_refinedweb_curated_domains_as_inline_blocklist():
+    cfg = urls.Config(blocked_domains=urls.REFINEDWEB_CURATED_DOMAINS)
+    assert url_reason("https://en.wikipedia.org/wiki/Falcon", cfg) == urls.BLOCKED_DOMAIN
+    assert url_reason("https://math.stackexchange.com/q/1", cfg) == urls.BLOCKED_DOMAIN
+    assert url_reason("https://wikipedia.org.example/", cfg) is None
