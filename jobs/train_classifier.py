@@ -23,14 +23,14 @@ kinds and how to build their training sets:
 
   llama3    Llama 3 (Dubey et al. 2024, Sec. 3.1.1): "fasttext ... trained to recognize if a given
             text would be referenced by Wikipedia". Meta published no hyper-parameters, labels
-            or sizes: we use fastText's defaults (as RedPajama-V2's open reproduction of the
-            Wikipedia-reference classifier does) and __label__wikiref vs __label__cc, lines
-            joined by spaces.
-            positives: pages cited by Wikipedia: take the external reference URLs of a
-            Wikipedia dump (its externallinks table), fetch those pages (or find them in a
-            Common Crawl crawl through its URL index) and extract their text with
-            `raysift run --recipe extract`; negatives: as many random pages of the same crawl.
-            Choose min_score or top_percent yourself: none was published.
+            or sizes: we follow RedPajama-1T's reproduction of LLaMA's classifier (RedPajama-Data
+            data_prep/cc): __label__wiki vs __label__cc, lines joined by spaces, fastText's
+            defaults (`fasttext supervised` with no options).
+            positives: pages cited by Wikipedia: take the reference URLs of a Wikipedia dump,
+            fetch those pages (or find them in a Common Crawl crawl through its URL index) and
+            extract their text with `raysift run --recipe extract`; RedPajama kept pages of
+            1,000 characters or more (300k pages). negatives: as many random pages of the crawl
+            you will filter. RedPajama then kept documents scoring 0.25 or more (min_score).
 
   toxicity  Dolma's Jigsaw hate-speech model (Soldaini et al. 2024; dolma taggers/jigsaw.py):
   nsfw      and its NSFW model. Labels as the released models (__label__toxic /

@@ -60,7 +60,7 @@ def test_presets_carry_the_published_settings():
     assert labels == {
         "math": ("__label__math", "__label__other", "math"),
         "dclm": ("__label__hq", "__label__cc", "dclm"),
-        "llama3": ("__label__wikiref", "__label__cc", "dclm"),
+        "llama3": ("__label__wiki", "__label__cc", "dclm"),
         "toxicity": ("__label__toxic", "__label__non-toxic", "dolma"),
         "nsfw": ("__label__nsfw", "__label__non-nsfw", "dolma"),
     }
@@ -131,6 +131,6 @@ def test_help_says_how_to_build_each_training_set(capsys):
     text = capsys.readouterr().out
     for kind in KINDS:
         assert f"\n  {kind}" in text
-    for needle in ("externallinks", "OpenHermes-2.5", "ExplainLikeImFive", "Jigsaw Toxic Comment", "OpenWebMath",
+    for needle in ("reference URLs of a Wikipedia dump", "OpenHermes-2.5", "ExplainLikeImFive", "Jigsaw Toxic Comment", "OpenWebMath",
                    "--label", "--negative-label"):
         assert needle in text

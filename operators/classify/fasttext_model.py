@@ -178,10 +178,10 @@ PRESETS: dict[str, ClassifierConfig] = {
                              negative_label="__label__cc", text_format="dclm", max_chars=10**9),
     # Llama 3 (Dubey et al. 2024, Sec. 3.1.1): "fasttext ... trained to recognize if a given text
     # would be referenced by Wikipedia (Touvron et al., 2023a)"; no hyper-parameters, labels or
-    # sizes published. RedPajama-V2's open reproduction of this classifier (app/src/artifacts/
-    # ft_trainer.py) calls train_supervised with fastText's defaults: so do we. Label names ours
-    # (RedPajama's scheme: __label__<target> vs __label__cc).
-    "llama3": ClassifierConfig(**_FASTTEXT_DEFAULTS, positive_label="__label__wikiref",
+    # sizes published. RedPajama-1T's open reproduction of that LLaMA classifier
+    # (togethercomputer/RedPajama-Data data_prep/cc/README.md, classifier/create_corpus.py): labels
+    # __label__wiki vs __label__cc, lines joined by spaces, `fasttext supervised` with its defaults.
+    "llama3": ClassifierConfig(**_FASTTEXT_DEFAULTS, positive_label="__label__wiki",
                                negative_label="__label__cc", text_format="dclm", max_chars=10**9),
     # Dolma's Jigsaw classifiers (Soldaini et al. 2024; dolma taggers/jigsaw.py): labels as the
     # released models (__label__toxic / __label__non-toxic, __label__nsfw / __label__non-nsfw),

@@ -23,7 +23,9 @@ batch) and keeps ``<name>_score``, the probability of its ``label``. The publish
   largest sentence probability (null for a text without sentences), ``<name>_sentences`` the
   sentence count and ``<name>_masked`` the sentences removed.
 * **Llama 3** (Dubey et al. 2024, Sec. 3.1.1): a fastText classifier of pages referenced by
-  Wikipedia; Meta published neither model nor threshold: train one
+  Wikipedia; Meta published neither model nor threshold. RedPajama-1T reproduced LLaMA's version
+  (``__label__wiki``, ``text_format: dclm``, documents kept at ``min_score: 0.25``;
+  togethercomputer/RedPajama-Data ``data_prep/cc``), or train one
   (``raysift train-classifier --kind llama3``) and choose ``min_score`` or ``top_percent``.
 * Models from ``raysift train-classifier`` (math by default): ``text_format: math``.
 
@@ -103,8 +105,10 @@ PUBLISHED_MODELS: dict[str, str] = {
     "__label__nsfw": "Dolma's Jigsaw NSFW classifier is jigsaw_fasttext_bigrams_nsfw_final.bin, published at "
                      "dolma-artifacts.org/fasttext_models/jigsaw_fasttext_bigrams_20230515/ (text_format: dolma, "
                      "level: sentence, max_score: 0.4)",
-    "__label__wikiref": "Llama 3's Wikipedia-reference classifier was not published: train one with "
-                        "`raysift train-classifier --kind llama3` on pages cited by Wikipedia against random pages",
+    "__label__wiki": "Llama 3's Wikipedia-reference classifier was not published; RedPajama-1T's reproduction of "
+                     "LLaMA's is the model.bin linked from togethercomputer/RedPajama-Data data_prep/cc/README.md "
+                     "(text_format: dclm; RedPajama kept min_score: 0.25), or train one with "
+                     "`raysift train-classifier --kind llama3` on pages cited by Wikipedia against random pages",
     "__label__math": "raysift's math classifier: train one with `raysift train-classifier --kind math`",
 }
 """Where the model of each known label is published (for the missing-model error)."""
