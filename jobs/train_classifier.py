@@ -38,9 +38,10 @@ kinds and how to build their training sets:
             names say (jigsaw_fasttext_bigrams_*), everything else fastText's defaults (not
             published); newlines become spaces, case kept.
             positives: comments of the Jigsaw Toxic Comment Classification data carrying the
-            kind's labels (toxicity: toxic, severe_toxic, threat, insult, identity_hate; nsfw:
-            obscene), one comment per example; negatives: the comments without them. Filter
-            with text_format: dolma, level: sentence, max_score: 0.4.
+            kind's labels, one comment per example; negatives: the comments without them. The
+            label split is ours (Dolma's code does not include its training script): toxicity =
+            toxic, severe_toxic, threat, insult, identity_hate; nsfw = obscene. Filter with
+            text_format: dolma, level: sentence, max_score: 0.4.
 """
 
 from __future__ import annotations
