@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import glob as globlib
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -24,7 +25,9 @@ import pyarrow as pa
 
 from operators import schema
 from operators import storage as st
-from operators.warc import WARC_SUFFIXES, expand_manifest
+from operators.warc import SKIP_CORRUPT_FILE, WARC_SUFFIXES, expand_manifest
+
+log = logging.getLogger(__name__)
 
 DOCUMENT_SUFFIXES = (
     ".parquet",
@@ -364,7 +367,7 @@ def iter_jsonl_tables(stream: Any, source: str, cfg: InputConfig | None = None) 
             continue
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
             record = None
         bad = not isinstance(record, dict)
         rows.append(normalise_record({} if bad else record, source, number, cfg))
@@ -399,6 +402,34 @@ def iter_parquet_tables(source_file: Any, source: str, cfg: InputConfig | None =
                 rows.append(normalise_record(record, source, number, cfg))
             yield _document_table(rows)
         pa.default_memory_pool().release_unused()
+
+
+PROBLEM_SCHEMA = READ_SCHEMA.append(pa.field(schema.SKIP, pa.string()))
+"""The one-row table that records a document file which could not be read to its end."""
+
+
+def problem_table(uri: str, problem: str) -> pa.Table:
+    """One row with ``skip`` = ``problem`` (:data:`operators.warc.FILE_PROBLEMS`) for ``uri``:
+    counted and listed by the run (``stats.json`` ``file_problems``), never written.
+
+    >>> problem_table("x.jsonl.gz", "corrupt_file").to_pylist()[0]["skip"]
+    'corrupt_file'
+    """
+    row = dict.fromkeys(PROBLEM_SCHEMA.names)
+    row.update({schema.ID: f"{uri}#corrupt", schema.SOURCE: uri, schema.SKIP: problem})
+    return pa.Table.from_pylist([row], schema=PROBLEM_SCHEMA)
+
+
+def guard_document_tables(tables: Iterator[pa.Table], uri: str) -> Iterator[pa.Table]:
+    """``tables`` (one document file's), then, if reading the file fails (a corrupt gzip or
+    zstd stream, a file that is not Parquet), a :func:`problem_table` naming it
+    ``corrupt_file`` instead of an exception that would fail the run. The rows read before the
+    damage are kept."""
+    try:
+        yield from tables
+    except (OSError, ValueError, EOFError, pa.ArrowException) as exc:
+        log.warning("corrupt_file %s: %s", uri, exc)
+        yield problem_table(uri, SKIP_CORRUPT_FILE)
 
 
 def compression_of(path: str) -> str | None:
@@ -456,9 +487,9 @@ def _ray_datasource_class() -> type:
         def _read_stream(self, f: Any, path: str) -> Iterator[pa.Table]:
             uri = self._uri_prefix + path
             if path.lower().endswith(".parquet"):
-                yield from iter_parquet_tables(f, uri, self._input_cfg)
+                yield from guard_document_tables(iter_parquet_tables(f, uri, self._input_cfg), uri)
             else:
-                yield from iter_jsonl_tables(f, uri, self._input_cfg)
+                yield from guard_document_tables(iter_jsonl_tables(f, uri, self._input_cfg), uri)
 
     DocumentDatasource.__qualname__ = "DocumentDatasource"  # pickled by reference
     return DocumentDatasource

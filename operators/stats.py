@@ -4,6 +4,10 @@ Every shard writer returns one small :class:`BatchStats` row per batch; the driv
 them (nothing proportional to the corpus is collected). The invariant of DESIGN.md,
 ``documents_in == documents_out + sum(rejected.values())``, is checked by
 :func:`check_accounting` at the end of every run.
+
+Damaged input files are listed by name (``file_problems``: file -> {reason: count}, the
+reasons of :data:`operators.warc.FILE_PROBLEMS`), and :func:`check_readable` fails a run in
+which no input yielded a single record.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from operators.schema import LANGUAGE, REASON, SKIP, TEXT
+from operators.io import InputError
+from operators.schema import LANGUAGE, REASON, SKIP, SOURCE, TEXT
+from operators.warc import FILE_PROBLEMS
 
 # Upper edges of the text-length histogram (characters), log-spaced.
 LENGTH_BINS: tuple[int, ...] = (100, 300, 1_000, 3_000, 10_000, 30_000, 100_000, 300_000)
@@ -25,6 +31,10 @@ LENGTH_BINS: tuple[int, ...] = (100, 300, 1_000, 3_000, 10_000, 30_000, 100_000,
 
 class AccountingError(RuntimeError):
     """Documents were lost or invented between input and output."""
+
+
+class NothingReadError(InputError):
+    """No input file yielded a single record or document; the message lists the files' problems."""
 
 
 @dataclass
@@ -38,6 +48,7 @@ class BatchStats:
     languages: Counter = field(default_factory=Counter)
     length_histogram: list[int] = field(default_factory=lambda: [0] * (len(LENGTH_BINS) + 1))
     chars_out: int = 0
+    file_problems: dict[str, Counter] = field(default_factory=dict)
 
     @classmethod
     def of_table(cls, table: pa.Table) -> "BatchStats":
@@ -50,6 +61,11 @@ class BatchStats:
         out = cls()
         out.skipped = Counter(_value_counts(pc.filter(skip, pc.invert(is_doc))))
         out.rejected = Counter(_value_counts(pc.filter(reason, pc.and_(is_doc, pc.is_valid(reason)))))
+        if out.skipped and SOURCE in table.column_names and not FILE_PROBLEMS.isdisjoint(out.skipped):
+            damaged = pc.fill_null(pc.is_in(skip, value_set=_FILE_PROBLEM_VALUES), False)
+            sources = pc.filter(table.column(SOURCE), damaged).to_pylist()
+            for source, problem in zip(sources, pc.filter(skip, damaged).to_pylist()):
+                out.file_problems.setdefault(source or "?", Counter())[problem] += 1
         out.documents_in = pc.sum(is_doc.cast(pa.int64())).as_py() or 0
         out.documents_out = pc.sum(kept.cast(pa.int64())).as_py() or 0
         if out.documents_out and TEXT in table.column_names:
@@ -71,7 +87,18 @@ class BatchStats:
         self.languages.update(other.languages)
         self.length_histogram = [a + b for a, b in zip(self.length_histogram, other.length_histogram)]
         self.chars_out += other.chars_out
+        for source, problems in other.file_problems.items():
+            self.file_problems.setdefault(source, Counter()).update(problems)
         return self
+
+    def files_with_problems(self) -> dict[str, dict[str, int]]:
+        """``file_problems`` for ``stats.json``: file -> {reason: count}, sorted by file.
+
+        >>> s = BatchStats(file_problems={"b.warc.gz": Counter(not_warc=1), "a.warc.gz": Counter(corrupt_file=2)})
+        >>> s.files_with_problems()
+        {'a.warc.gz': {'corrupt_file': 2}, 'b.warc.gz': {'not_warc': 1}}
+        """
+        return {source: dict(sorted(self.file_problems[source].items())) for source in sorted(self.file_problems)}
 
     def to_json(self) -> str:
         return json.dumps(
@@ -83,6 +110,7 @@ class BatchStats:
                 "languages": dict(self.languages),
                 "length_histogram": self.length_histogram,
                 "chars_out": self.chars_out,
+                "file_problems": self.files_with_problems(),
             }
         )
 
@@ -97,7 +125,11 @@ class BatchStats:
             languages=Counter(d["languages"]),
             length_histogram=list(d["length_histogram"]),
             chars_out=d["chars_out"],
+            file_problems={source: Counter(v) for source, v in d.get("file_problems", {}).items()},
         )
+
+
+_FILE_PROBLEM_VALUES = pa.array(sorted(FILE_PROBLEMS), pa.string())
 
 
 def _value_counts(arr: pa.Array | pa.ChunkedArray) -> dict[str, int]:
@@ -151,6 +183,28 @@ def check_accounting(documents_in: int, documents_out: int, rejected: dict[str, 
         )
 
 
+def check_readable(documents_in: int, skipped: dict[str, int], file_problems: dict[str, dict[str, int]],
+                   files: int, shown: int = 5) -> None:
+    """Fail (:class:`NothingReadError`, exit status 2 from the CLI) when nothing at all could be
+    read: no document, and no WARC record other than the damage listed in ``file_problems``.
+    A run that read anything, even only request or metadata records, passes.
+
+    >>> check_readable(0, {"request": 3}, {}, files=1)
+    >>> check_readable(0, {"not_warc": 1, "empty_file": 1}, {"a.warc": {"not_warc": 1}, "b.warc.gz": {"empty_file": 1}}, files=2)
+    Traceback (most recent call last):
+    ...
+    operators.stats.NothingReadError: nothing could be read from the 2 input files: a.warc (not_warc), b.warc.gz (empty_file)
+    """
+    if documents_in or any(count for reason, count in skipped.items() if reason not in FILE_PROBLEMS):
+        return
+    what = f"the {files} input files" if files != 1 else "the input file"
+    if not file_problems:
+        raise NothingReadError(f"nothing could be read: {what} hold no record or document")
+    listed = [f"{name} ({', '.join(sorted(problems))})" for name, problems in sorted(file_problems.items())]
+    more = f", and {len(listed) - shown} more (see stats.json)" if len(listed) > shown else ""
+    raise NothingReadError(f"nothing could be read from {what}: {', '.join(listed[:shown])}{more}")
+
+
 def summary_table(stats: dict[str, Any], top: int = 10) -> str:
     """The plain-text summary printed at the end of a run."""
     lines = []
@@ -165,6 +219,9 @@ def summary_table(stats: dict[str, Any], top: int = 10) -> str:
     skipped = sum(stats.get("records_skipped", {}).values())
     if skipped:
         lines.append(f"{'WARC records skipped':<{w}}{skipped:>12,}   (not documents: requests, metadata, non-HTML, ...)")
+    damaged = stats.get("file_problems") or {}
+    if damaged:
+        lines.append(f"{'files with problems':<{w}}{len(damaged):>12,}   (damaged, empty or not WARC: see file_problems in stats.json)")
     lines.append(f"{'wall time':<{w}}{wall:>11.1f}s")
     if wall > 0:
         lines.append(f"{'documents/s':<{w}}{din / wall:>12,.1f}")

@@ -3,8 +3,20 @@
 One row per WARC record. HTTP ``response`` records with status 200 and an HTML payload
 become documents (``skip`` null, ``html`` = the decoded HTTP body); every other record
 becomes a row with ``html`` null and ``skip`` naming why (the pipeline counts those as
-``records_skipped`` and never writes them). A corrupt or truncated file never crashes a
-job: reading that file stops and a final ``corrupt_file`` row records it.
+``records_skipped`` and never writes them).
+
+Damaged input never crashes a job and loses only what is damaged. When FastWARC stops at bad
+bytes (a truncated or garbled gzip member, garbage between records, a header it cannot
+parse), a ``corrupt_file`` row marks the damaged stretch and reading resumes at the next
+record start: the next gzip member that inflates to ``WARC/`` (record-at-time compression,
+WARC 1.1 Annex D) or, uncompressed, the next line that begins ``WARC/``. The bytes since the
+current record's start are kept for that (at most :data:`_KEEP_BYTES`), so records FastWARC had
+already buffered are not lost. A record whose ``Content-Length`` is not a number, or
+disagrees with the record's framing (too short: the rest of its block follows where the next
+header should be; too long: its block runs into the next records), is ``bad_content_length``
+and the records it swallowed are read again. A file of zero bytes is ``empty_file``; one that
+holds no WARC record and does not begin like a WARC (``WARC/``, or a gzip member of one) is
+``not_warc``. :data:`FILE_PROBLEMS` are the reasons that describe a file, not a record.
 
 Format: ISO 28500 (WARC 1.0/1.1); HTTP body decoding per RFC 9112 section 7 (chunked) and
 RFC 9110 section 8.4 (Content-Encoding). Crawlers often store already-decoded bodies while
@@ -14,8 +26,10 @@ attempted and the raw body is kept when it does not decode but looks like HTML.
 
 from __future__ import annotations
 
+import collections
 import gzip
 import io
+import re
 import logging
 import zlib
 from collections.abc import Callable, Iterator
@@ -47,6 +61,13 @@ SKIP_UNDECODABLE = "undecodable_body"
 SKIP_TRUNCATED_RECORD = "truncated_record"
 SKIP_BAD_RECORD = "bad_record"
 SKIP_CORRUPT_FILE = "corrupt_file"
+SKIP_BAD_CONTENT_LENGTH = "bad_content_length"
+SKIP_EMPTY_FILE = "empty_file"
+SKIP_NOT_WARC = "not_warc"
+
+FILE_PROBLEMS = frozenset({SKIP_EMPTY_FILE, SKIP_NOT_WARC, SKIP_CORRUPT_FILE, SKIP_TRUNCATED_RECORD})
+"""Skip reasons that describe the file (its bytes), not one record: the run lists each file
+with one of them in ``stats.json`` (:mod:`operators.stats`)."""
 
 HTML_CONTENT_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 """HTTP Content-Types (without parameters) read as HTML."""
@@ -111,33 +132,114 @@ class WarcConfig:
             raise ValueError(f"WarcConfig.max_batch_bytes must be >= 1, got {self.max_batch_bytes}")
 
 
-class _CountingReader:
-    """Read-only wrapper that counts bytes for ``tell()``.
+_KEEP_BYTES = 32 << 20
+"""Raw bytes kept behind the read position so reading can resume after damage: those since
+the current record's start (a record longer than this keeps only its last 32 MiB)."""
+_MAX_RESYNCS = 1000
+"""Resumptions after damage per stream; a stream damaged more often than this is given up."""
+_FRAME_CHECK_BYTES = 64 << 20
+"""Records larger than this (inflated) are not checked against their framing after damage."""
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+LZ4_MAGIC = b"\x04\x22\x4d\x18"
 
-    FastWARC 2.x calls ``tell()`` on its input; pyarrow input streams and sockets raise
-    there and FastWARC turns that into a ``PanicException`` (ENVIRONMENT.md).
+
+class _Tape:
+    """The raw stream as FastWARC reads it, keeping the bytes since the last :meth:`mark` (at
+    most :data:`_KEEP_BYTES`), so that reading can restart at a kept offset (:meth:`seek`) and
+    look ahead (:meth:`peek`) without a seekable input.
+
+    ``tell()`` is the absolute offset: FastWARC calls it (pyarrow input streams and sockets
+    raise there, which FastWARC turns into a ``PanicException``; ENVIRONMENT.md), and a
+    :class:`_RangeReader` starts at its range's offset. Reads are filled as a file's would be
+    (network streams may return short reads).
     """
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw
-        self._pos = 0
+        try:
+            offset = int(raw.tell())
+        except (OSError, ValueError, AttributeError, TypeError):
+            offset = 0
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._start = offset  # offset of the first kept byte
+        self._end = offset  # offset after the last byte read from the raw stream
+        self._pos = offset  # read position
+        self._kept = 0
 
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
+    def _pull(self, size: int | None) -> bytes:
+        if size is None:
             data = bytes(self._raw.read())
         else:
-            # Fill the request as a file would; network streams may return short reads.
             parts = []
             missing = size
             while missing > 0:
                 chunk = self._raw.read(missing)
                 if not chunk:
                     break
-                parts.append(bytes(chunk))
+                parts.append(chunk)
                 missing -= len(chunk)
-            data = b"".join(parts)
-        self._pos += len(data)
+            data = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+        if data:
+            self._chunks.append(data)
+            self._kept += len(data)
+            self._end += len(data)
+            while self._kept > _KEEP_BYTES and len(self._chunks) > 1 and self._start + len(self._chunks[0]) <= self._pos:
+                self._drop_first()
         return data
+
+    def _drop_first(self) -> None:
+        old = self._chunks.popleft()
+        self._kept -= len(old)
+        self._start += len(old)
+
+    def _slice(self, pos: int, n: int) -> bytes:
+        parts = []
+        off = self._start
+        stop = pos + n
+        for chunk in self._chunks:
+            end = off + len(chunk)
+            if end > pos:
+                parts.append(chunk[max(0, pos - off):min(len(chunk), stop - off)])
+                if end >= stop:
+                    break
+            off = end
+        return b"".join(parts)
+
+    def read(self, size: int = -1) -> bytes:
+        want = None if size is None or size < 0 else size
+        if self._pos == self._end:  # the common case: nothing to replay
+            data = self._pull(want)
+            self._pos = self._end
+            return data
+        out = self._slice(self._pos, (self._end - self._pos) if want is None else min(want, self._end - self._pos))
+        self._pos += len(out)
+        if want is None or len(out) < want:
+            out += self._pull(None if want is None else want - len(out))
+            self._pos = self._end
+        return out
+
+    def peek(self, pos: int, n: int) -> bytes:
+        """Up to ``n`` bytes at offset ``pos`` (>= :attr:`first_kept`), reading ahead as needed;
+        the read position does not move."""
+        while self._end < pos + n and self._pull(max(n, 1 << 16)):
+            pass
+        pos = max(pos, self._start)
+        return self._slice(pos, max(0, min(n, self._end - pos)))
+
+    def mark(self, pos: int) -> None:
+        """Bytes before ``pos`` will not be needed again."""
+        while self._chunks and self._start + len(self._chunks[0]) <= min(pos, self._pos):
+            self._drop_first()
+
+    def seek(self, pos: int) -> None:
+        """Read on from ``pos`` (a kept or a later offset)."""
+        if pos > self._end:
+            self.peek(pos, 0)
+        self._pos = min(max(pos, self._start), self._end)
+
+    @property
+    def first_kept(self) -> int:
+        return self._start
 
     def tell(self) -> int:
         return self._pos
@@ -147,20 +249,6 @@ class _CountingReader:
 
     def seekable(self) -> bool:
         return False
-
-    def close(self) -> None:
-        self._raw.close()
-
-
-def _ensure_tell(stream: Any) -> Any:
-    seekable = getattr(stream, "seekable", None)
-    try:
-        if seekable is not None and seekable():
-            stream.tell()
-            return stream
-    except (OSError, ValueError, AttributeError):
-        pass
-    return _CountingReader(stream)
 
 
 def _is_panic(exc: BaseException) -> bool:
@@ -329,6 +417,10 @@ def _row(rid: str, url: str | None, source: str, date: datetime | None, skip: st
             "http_charset": charset, "skip": skip}
 
 
+_HEADER_ENDS = (b"\r\n\r\n", b"\n\n", b"\n\r\n")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
 def _record_row(record: Any, source: str, cfg: WarcConfig, response_type: int) -> dict:
     from fastwarc.warc import HeaderMap
 
@@ -341,6 +433,10 @@ def _record_row(record: Any, source: str, cfg: WarcConfig, response_type: int) -
         date = record.record_date
     except (ValueError, OSError, TypeError):
         date = None
+    if record.content_length == 0:  # also what FastWARC makes of a missing or unreadable length
+        length = (headers.get("Content-Length") or "").strip()
+        if not length.isascii() or not length.isdigit() or int(length):
+            return _row(rid, url, source, date, SKIP_BAD_CONTENT_LENGTH)
     rtype = int(record.record_type)
     if rtype != response_type:
         return _row(rid, url, source, date, _type_skips().get(rtype, SKIP_UNKNOWN_TYPE))
@@ -361,7 +457,19 @@ def _record_row(record: Any, source: str, cfg: WarcConfig, response_type: int) -
     except (OSError, ValueError):
         return _row(rid, url, source, date, SKIP_BAD_RECORD)
     if http.status_code is None:
-        return _row(rid, url, source, date, SKIP_BAD_RECORD)
+        if block.startswith(b"HTTP/") or not looks_like_html(block):
+            return _row(rid, url, source, date, SKIP_BAD_RECORD)
+        return _row(rid, url, source, date, None, block)  # an HTTP/0.9 response: the body alone
+    if not block.endswith(_HEADER_ENDS, 0, header_len):
+        # FastWARC read on past bare-LF line ends, or the header block has no end at all
+        end = _HEADER_END.search(block)
+        if end is None:
+            return _row(rid, url, source, date, SKIP_BAD_RECORD)
+        http = HeaderMap()
+        header_len = end.end()
+        http.parse(io.BytesIO(re.sub(rb"\r?\n", b"\r\n", block[:end.start()]) + b"\r\n\r\n"))
+        if http.status_code is None:
+            return _row(rid, url, source, date, SKIP_BAD_RECORD)
     if http.status_code != 200:
         return _row(rid, url, source, date, SKIP_HTTP_NOT_OK)
     body = block[header_len:]
@@ -381,50 +489,205 @@ def _record_row(record: Any, source: str, cfg: WarcConfig, response_type: int) -
     return _row(rid, url, source, date, None, html, charset)
 
 
+def _safe_record_row(record: Any, source: str, cfg: WarcConfig, response_type: int) -> dict:
+    try:
+        return _record_row(record, source, cfg, response_type)
+    except BaseException as exc:  # fastwarc panics are BaseExceptions; see _is_panic
+        if not isinstance(exc, (OSError, ValueError, EOFError)) and not _is_panic(exc):
+            raise
+        rid = record.record_id or f"{source}@{record.stream_pos}"
+        log.warning("bad record %s in %s: %s", rid, source, exc)
+        return _row(rid, None, source, None, SKIP_BAD_RECORD)
+
+
+def _looks_like_warc(head: bytes) -> bool:
+    """The first bytes of a stream begin a WARC record, a gzip member of one, or a zstd/lz4
+    frame (which cannot be checked without FastWARC)."""
+    if head.startswith(GZIP_MAGIC):
+        try:  # a member cut short may inflate to less than "WARC/"
+            out = zlib.decompressobj(31).decompress(head, 8)
+        except zlib.error:
+            return False
+        return out.startswith(b"WARC/") or b"WARC/".startswith(out)
+    return head.startswith((b"WARC/", ZSTD_MAGIC, LZ4_MAGIC))
+
+
+def _next_record_start(tape: _Tape, pos: int, gz: bool) -> int | None:
+    """The first offset >= ``pos`` where a record starts: a gzip member that inflates to
+    ``WARC/`` (``gz``), else a version line (``WARC/1.0`` and a line end); None at the end of
+    the stream. Scanned bytes are released as the scan moves on."""
+    pos = max(pos, tape.first_kept)
+    magic = GZIP_MAGIC if gz else b"WARC/"
+    while True:
+        buf = tape.peek(pos, _SCAN_BYTES + _PROBE_BYTES)
+        limit = min(len(buf), _SCAN_BYTES)
+        i = buf.find(magic, 0, limit + len(magic) - 1)
+        while 0 <= i < limit:
+            if gz:
+                head = buf[i:i + _PROBE_BYTES] if i + _PROBE_BYTES <= len(buf) else tape.peek(pos + i, _PROBE_BYTES)
+                if _is_member_start(head):
+                    return pos + i
+            elif _VERSION_LINE.match(buf, i) or (i + 16 > len(buf) and _VERSION_LINE.match(tape.peek(pos + i, 16))):
+                return pos + i
+            i = buf.find(magic, i + 1, limit + len(magic) - 1)
+        if len(buf) <= _SCAN_BYTES:
+            return None
+        pos += _SCAN_BYTES
+        tape.seek(pos)
+        tape.mark(pos)
+
+
+def _framing(tape: _Tape, start: int, gz: bool) -> str | None:
+    """How the record at ``start`` ends: ``"ok"`` where its ``Content-Length`` says (the block is
+    followed by the blank line that ends a record and, in record-at-time gzip, by the end of its
+    member or the next record in the same member), ``"length"`` elsewhere (the length lies),
+    ``"damaged"`` when its gzip member does not inflate; None: cannot tell (bytes no longer kept,
+    record too large to check)."""
+    if start < tape.first_kept:
+        return None
+    if gz:
+        inflate = zlib.decompressobj(31)
+        out = bytearray()
+        pos = start
+        try:
+            while not inflate.eof:
+                data = inflate.unconsumed_tail
+                if not data:
+                    data = tape.peek(pos, 1 << 16)
+                    if not data:
+                        return "damaged"  # the member is cut off
+                    pos += len(data)
+                out += inflate.decompress(data, _FRAME_CHECK_BYTES + 1 - len(out))
+                if len(out) > _FRAME_CHECK_BYTES:
+                    return None
+        except zlib.error:
+            return "damaged"
+        record = bytes(out)
+    else:
+        record = tape.peek(start, MAX_HTTP_HEADER_BYTES)
+    head_end = record.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    length = _CONTENT_LENGTH.search(record, 0, head_end)
+    if length is None:
+        return "length"
+    end = head_end + 4 + int(length.group(1))
+    if gz:
+        after = record[end:]
+        tail = after.lstrip(b"\r\n")
+        ok = end <= len(record) and len(after) - len(tail) >= 2 and (not tail or tail.startswith(b"WARC/"))
+        return "ok" if ok else "length"
+    if end > tape.first_kept + _KEEP_BYTES + _FRAME_CHECK_BYTES:
+        return None
+    after = tape.peek(start + end, 4)
+    ok = after.startswith((b"\r\n\r\n", b"\n\n")) or (len(after) < 4 and b"\r\n\r\n".startswith(after))
+    return "ok" if ok else "length"
+
+
+_VERSION_LINE = re.compile(rb"WARC/\d\.\d{1,3}\r?\n")
+_CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d+)[ \t]*\r?$")
+
+
 def iter_warc_rows(stream: BinaryIO | Any, source: str, cfg: WarcConfig | None = None, *,
                    stop: Callable[[int], bool] | None = None, corrupt_id: str | None = None) -> Iterator[dict]:
     """One row (a dict with the :data:`WARC_SCHEMA` fields) per record of a WARC stream.
 
     ``stream`` holds the raw file bytes (gzip/zstd members are detected by FastWARC); it
-    need not be seekable. ``source`` is stored in every row (the file's URI). A file that
-    fails to parse, or holds no WARC record at all, ends with one ``corrupt_file`` row whose
-    id is ``corrupt_id`` (default ``<source>#corrupt``). ``stop(offset)`` (byte ranges, see
-    :func:`iter_warc_range_tables`) ends the rows before the first record at whose stream
-    offset it says True.
+    need not be seekable. ``source`` is stored in every row (the file's URI). Damage gives
+    rows named by :data:`FILE_PROBLEMS` (see the module docstring): the first with id
+    ``corrupt_id`` (default ``<source>#corrupt``), later ones ``<corrupt_id>@<offset>``.
+    ``stop(offset)`` (byte ranges, see :func:`iter_warc_range_tables`) ends the rows before
+    the first record at whose stream offset it says True.
+
+    A record's row is yielded once the record after it has been read (or the stream ended),
+    because damage right after a record can show that its ``Content-Length`` lied.
     """
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
     cfg = cfg or WarcConfig()
     corrupt_id = corrupt_id or f"{source}#corrupt"
     response_type = int(WarcRecordType.response)
-    reader = _ensure_tell(stream)
-    records = ArchiveIterator(reader, parse_http=False, auto_decode="none", quirks_mode=cfg.quirks_mode)
+    tape = _Tape(stream)
+    begin = tape.tell()
+    head = tape.peek(begin, _PROBE_BYTES)
+    if not head:
+        yield _row(corrupt_id, None, source, None, SKIP_EMPTY_FILE)
+        return
+    gz = head.startswith(GZIP_MAGIC[:2])
+    can_resync = gz or not head.startswith((ZSTD_MAGIC, LZ4_MAGIC))
+    held: dict | None = None  # the last record's row, until the next record is read
+    held_at = begin
     n_records = 0
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            if n_records == 0:
-                log.warning("no WARC record found in %s", source)
-                yield _row(corrupt_id, None, source, None, SKIP_CORRUPT_FILE)
+    problems = 0  # rows yielded for damaged stretches
+    damaged = False  # such a row was yielded and no record has been read since
+    for _ in range(_MAX_RESYNCS + 1):
+        records = ArchiveIterator(tape, parse_http=False, auto_decode="none", quirks_mode=cfg.quirks_mode)
+        scan_from = begin
+        failure: BaseException | None = None
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
+                break
+            except BaseException as exc:  # fastwarc panics are BaseExceptions; see _is_panic
+                if not isinstance(exc, (OSError, ValueError, EOFError)) and not _is_panic(exc):
+                    raise
+                failure = exc
+                break
+            pos = record.stream_pos
+            if stop is not None and stop(pos):
+                if held is not None:
+                    yield held
+                return
+            if held is not None:
+                yield held
+            tape.mark(pos)
+            scan_from = held_at = pos
+            n_records += 1
+            damaged = False
+            held = _safe_record_row(record, source, cfg, response_type)
+
+        truncated = held is not None and held["skip"] == SKIP_TRUNCATED_RECORD
+        if failure is None and not (truncated or cfg.quirks_mode):
+            break  # the end of the stream
+        # checked before the scan for the next record, which releases the bytes it passes
+        frame = _framing(tape, held_at, gz) if failure is not None and held is not None else None
+        nxt = _next_record_start(tape, scan_from + 1, gz) if can_resync else None
+        if failure is None and nxt is None:
+            break  # a truncated last record, or the end in quirks mode
+        lied = held is not None and (held["skip"] == SKIP_BAD_CONTENT_LENGTH or frame == "length"
+                                     or (truncated and nxt is not None))
+        explained = lied or frame == "damaged"
+        if held is not None:
+            if lied:  # the damage is this record's Content-Length; what follows is read again
+                held = _row(held["id"], held["url"], source, held["warc_date"], SKIP_BAD_CONTENT_LENGTH)
+            elif frame == "damaged":  # the damage is inside this record's gzip member
+                held = _row(held["id"], held["url"], source, held["warc_date"], SKIP_CORRUPT_FILE)
+                problems += 1
+                damaged = True
+            yield held
+            held = None
+        if not explained and not damaged:
+            reason = SKIP_CORRUPT_FILE
+            if n_records == 0 and nxt is None and not _looks_like_warc(head):
+                reason = SKIP_NOT_WARC
+            log.warning("%s in %s after offset %d: %s", reason, source, scan_from, failure or "reading stopped early")
+            yield _row(corrupt_id if not problems else f"{corrupt_id}@{scan_from}", None, source, None, reason)
+            problems += 1
+            damaged = True
+        if nxt is None or (stop is not None and stop(nxt)):
             return
-        except BaseException as exc:  # fastwarc panics are BaseExceptions; see _is_panic
-            if not isinstance(exc, (OSError, ValueError, EOFError)) and not _is_panic(exc):
-                raise
-            log.warning("stopped reading corrupt WARC %s: %s", source, exc)
-            yield _row(corrupt_id, None, source, None, SKIP_CORRUPT_FILE)
-            return
-        if stop is not None and stop(record.stream_pos):
-            return
-        n_records += 1
-        try:
-            yield _record_row(record, source, cfg, response_type)
-        except BaseException as exc:
-            if not isinstance(exc, (OSError, ValueError, EOFError)) and not _is_panic(exc):
-                raise
-            rid = record.record_id or f"{source}@{record.stream_pos}"
-            log.warning("bad record %s in %s: %s", rid, source, exc)
-            yield _row(rid, None, source, None, SKIP_BAD_RECORD)
+        tape.seek(nxt)
+        begin = nxt
+    else:
+        log.warning("gave up on %s after %d damaged stretches", source, _MAX_RESYNCS)
+        return
+    if held is not None:
+        yield held
+    if n_records == 0 and not damaged:
+        reason = SKIP_CORRUPT_FILE if _looks_like_warc(head) else SKIP_NOT_WARC
+        log.warning("no WARC record found in %s (%s)", source, reason)
+        yield _row(corrupt_id, None, source, None, reason)
 
 
 def rows_to_table(rows: list[dict]) -> pa.Table:
