@@ -90,10 +90,19 @@ ARTICLE_MIN_PARAGRAPHS = 0.1  # share of the page's <p> elements the one <articl
 # 2,000, minutes at 50,000, and native code cannot be interrupted): deeper pages are
 # extracted whole (linear) and pruned.
 MAX_MAIN_CONTENT_DEPTH = 2000
+# div, span, section, article, main, aside, header, footer, nav, table, tbody, thead, ul, ol, dl,
+# form, font, center, blockquote, figure, b, i, u, em, strong, small, a: as a trie (faster to
+# match), in any letter case (<DIV> nests as deep as <div>).
 _DEPTH_TAG = re.compile(
-    r"<(/?)(?:div|span|section|article|main|aside|header|footer|nav|table|tbody|thead|ul|ol|dl|"
-    r"form|font|center|blockquote|figure|b|i|u|em|strong|small|a)[\s>]"
+    r"<(/?)(?:a(?:rticle|side)?|b(?:lockquote)?|center|d(?:iv|l)|em|f(?:igure|o(?:nt|oter|rm))|header|i|"
+    r"main|nav|ol|s(?:ection|mall|pan|trong)|t(?:able|body|head)|ul?)[\s>]", re.I
 )
+# resiliparse indents every line inside a list by two spaces per list level (plain text and
+# minimal_html alike), so nested lists make text quadratic in their depth: 100,000 nested
+# <ul><li> would be 10^10 characters and the worker dies out of memory. A page whose list
+# indentation (estimated) would exceed its own length is extracted with lists flat: no
+# bullets or list markup in minimal_html, unformatted plain text.
+_LIST_OR_DEPTH_TAG = re.compile(r"<(/?)(?:([uo]l)|" + _DEPTH_TAG.pattern[len("<(/?)(?:"):], re.I)
 # Share of control/replacement characters above which decoded bytes count as binary.
 MAX_GARBAGE_SHARE = 0.05
 # Share of undecodable bytes up to which a declared charset is kept (with U+FFFD).
@@ -260,11 +269,31 @@ def nesting_depth(html: str) -> int:
     >>> nesting_depth("<div><div><br><p>x</div></div><span><b>y</b></span>")
     2
     """
+    return _nesting(html)[0]
+
+
+def _nesting(html: str) -> tuple[int, int]:
+    """(:func:`nesting_depth`, estimated characters of list indentation: twice the list
+    depth summed over the container tags, computed only when the container depth summed that
+    way could exceed the page's length).
+
+    >>> _nesting("<ul><li><ul><li><div>x</div></ul></ul>")
+    (3, 0)
+    >>> _nesting("<UL><LI>" * 40)[1] > len("<UL><LI>" * 40)
+    True
+    """
     marks = _DEPTH_TAG.findall(html)
     if not marks:
-        return 0
-    steps = (np.array(marks, dtype="U1") == "").astype(np.int32) * 2 - 1
-    return int(np.cumsum(steps).max())
+        return 0, 0
+    depth = np.cumsum((np.array(marks, dtype="U1") == "").astype(np.int32) * 2 - 1)
+    if 2 * int(np.maximum(depth, 0).sum()) <= len(html):
+        return int(depth.max()), 0  # not even every container a list would indent past the page
+    indent = level = 0
+    for close, is_list in _LIST_OR_DEPTH_TAG.findall(html):
+        if is_list:
+            level = max(0, level - 1) if close else level + 1
+        indent += 2 * level
+    return int(depth.max()), indent
 
 
 def extract_text(html: str, cfg: ExtractConfig) -> str:
@@ -304,14 +333,17 @@ def _extract(html: str, cfg: ExtractConfig) -> str:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
-    main_content = cfg.main_content and (
-        html.count("<") <= MAX_MAIN_CONTENT_DEPTH or nesting_depth(html) <= MAX_MAIN_CONTENT_DEPTH
-    )
+    depth, indent = (0, 0) if html.count("<") <= MAX_MAIN_CONTENT_DEPTH else _nesting(html)
+    main_content = cfg.main_content and depth <= MAX_MAIN_CONTENT_DEPTH
+    flat = {"preserve_formatting": False} if indent > len(html) else {}  # see _LIST_OR_DEPTH_TAG
     tree = HTMLTree.parse(html)
     skip = list(SKIP_SELECTORS)
     if not cfg.boilerplate_pruning:
-        return extract_plain_text(tree, main_content=main_content, comments=not main_content, skip_elements=skip)
+        return extract_plain_text(tree, main_content=main_content, comments=not main_content, skip_elements=skip,
+                                  **flat)
     kw = dict(preserve_formatting="minimal_html", links=True, skip_elements=skip)
+    if flat:
+        kw["list_bullets"] = False
     if not main_content:
         return prune_minimal_html(extract_plain_text(tree, main_content=False, comments=False, **kw))
     text = ""
@@ -337,7 +369,7 @@ def _extract(html: str, cfg: ExtractConfig) -> str:
     if not text:
         # Pruning rejected every block (a front page that is one table of links): the page's
         # text is kept unpruned, for the quality filters to judge rather than lost as empty.
-        text = extract_plain_text(tree, main_content=True, comments=True, skip_elements=skip)
+        text = extract_plain_text(tree, main_content=True, comments=True, skip_elements=skip, **flat)
     return text
 
 
