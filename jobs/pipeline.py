@@ -24,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
     p.add_argument("--ledger", metavar="URI", help="ledger of processed inputs (local or s3://): skip inputs already done")
     p.add_argument("--max-files", type=int, metavar="N", help="process at most N not-yet-done input files")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace what DST holds; without it a rerun of the same command resumes the run in DST "
+                        "and a run with another config or other inputs is refused")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -46,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             inputs = [str(p) for p in sample_path()]
             print(f"raysift: no --input given; running on the bundled sample crawl ({len(inputs)} WARC files)")
         init_ray(args.address, quiet=args.quiet)
-        stats = run_pipeline(cfg, inputs, args.output, ledger=args.ledger, max_files=args.max_files)
+        stats = run_pipeline(cfg, inputs, args.output, ledger=args.ledger, max_files=args.max_files,
+                             overwrite=args.overwrite)
         print(summary_table(stats))
         print(f"output: {args.output}  (documents/, rejected/, stats.json, report.html)")
         return 0

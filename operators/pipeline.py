@@ -10,6 +10,7 @@ the whole corpus, so when they are on, annotated documents are first written to
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import pickle
@@ -258,50 +259,85 @@ def run_pipeline(
     *,
     ledger: str | None = None,
     max_files: int | None = None,
+    overwrite: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the whole job and return the ``stats.json`` it wrote.
 
-    Without a ledger the output folder is replaced (a rerun overwrites, never duplicates).
-    With a ledger (scheduled incremental runs) only inputs not yet done are processed, new
-    shards are added beside earlier runs' shards, and each input is marked done at the end.
-    Global dedup then covers the inputs of this run.
+    Without a ledger the run is resumable (:mod:`operators.resume`): inputs are processed in
+    waves, each finished group of inputs is recorded, and rerunning the same command over the
+    same output finishes an interrupted run (or does nothing after a finished one); a rerun with
+    another config or other inputs is refused unless ``overwrite``. With a ledger (scheduled
+    incremental runs) only inputs not yet done are processed, new shards are added beside
+    earlier runs' shards, and each input is marked done at the end; global dedup then covers the
+    inputs of this run.
     """
     import ray
 
-    from operators import io
+    from operators import io, resume
 
     start = time.time()
     run_id = f"run-{uuid.uuid4().hex[:12]}"
     check_models(cfg)
     plan = io.expand_inputs(inputs, cfg.storage, cfg.input)
     plan, ledger_obj = _select_inputs(plan, cfg, ledger, max_files, run_id)
-    if not plan.warc_files and not plan.document_files:
+    files = plan.warc_files + plan.document_files
+    if not files:
         log("raysift: nothing to do: every input is already done in the ledger")
         stats = _empty_stats(cfg, time.time() - start)
         write_outputs(stats, output, cfg.storage)
         return stats
-    parts = read_inputs(plan, cfg, task_slots(cfg))
-    cleared = ("documents", "rejected", "duplicates", WORK_DIR) if ledger_obj is None else (WORK_DIR,)
-    for sub in cleared:
-        storage.delete_dir(storage.join(output, sub), cfg.storage)
-    res = cfg.resources
-    map_args: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": res.batch_size, "num_cpus": res.cpus_per_task}
+    global_stage = _needs_global_stage(cfg)
+    work = storage.join(output, WORK_DIR, "annotated")
+    if ledger_obj is None:
+        state = resume.open_run(output, cfg, files, cfg.storage, overwrite=overwrite,
+                                clear=("documents", "rejected", "duplicates", WORK_DIR), log=log)
+        if state.complete:
+            log(f"raysift: {output} already holds this finished run; nothing to do "
+                f"(give --overwrite to run it again)")
+            return json.loads(storage.read_bytes(storage.join(output, "stats.json"), cfg.storage))
+    else:
+        state = resume.RunState(output)
+        storage.delete_dir(storage.join(output, WORK_DIR), cfg.storage)
+    todo = resume.pending_groups(state, files)
+    if state.resumed:
+        shard_dirs = (storage.join(WORK_DIR, "annotated"),) if global_stage else ("documents", "rejected")
+        resume.delete_partial_shards(output, shard_dirs, todo, cfg.storage)
+    if global_stage:
+        writer, writer_kwargs = write_work_shard, {"work_dir": work, "storage_cfg": cfg.storage}
+    else:
+        writer, writer_kwargs = write_shards, {"output": output, "storage_cfg": cfg.storage}
+    slots = task_slots(cfg)
+    per_wave = cfg.resources.files_per_wave or max(8, 4 * slots)
+    for wave in resume.waves(todo, per_wave):
+        wave_files = set(uri for group in wave for uri in group)
+        sub = dataclasses.replace(plan, warc_files=[f for f in plan.warc_files if f in wave_files],
+                                  document_files=[f for f in plan.document_files if f in wave_files])
+        by_source = _merge_stats_by_source(stream(read_inputs(sub, cfg, slots), cfg, writer, writer_kwargs))
+        for group in wave:
+            group_stats = {uri: by_source.pop(uri, BatchStats()) for uri in group}
+            if ledger_obj is None:
+                resume.mark_done(output, group_stats, cfg.storage)
+            state.done.update(group_stats)
+        for leftover in by_source.values():  # rows whose source is not an input name (never expected)
+            state.done.setdefault("", BatchStats()).merge(leftover)
+    first = BatchStats()
+    for stats_of_input in state.done.values():
+        first.merge(stats_of_input)
+    documents_in = first.documents_in
     extra: dict[str, Any] = {}
-    if not _needs_global_stage(cfg):
-        totals = _merge_stats(stream(parts, cfg, write_shards, {"output": output, "storage_cfg": cfg.storage}))
-        documents_in = totals.documents_in
+    if not global_stage:
+        totals = first
     else:
         from operators.dedup.stage import apply_dedup
 
-        work = storage.join(output, WORK_DIR, "annotated")
-        first = _merge_stats(stream(parts, cfg, write_work_shard, {"work_dir": work, "storage_cfg": cfg.storage}))
-        documents_in = first.documents_in
+        for sub_dir in ("documents", "rejected"):  # a resumed run may have begun the final write
+            storage.delete_dir(storage.join(output, sub_dir), cfg.storage)
         if first.documents_in:
+            res = cfg.resources
             final, extra = apply_dedup(work, cfg)
-            written = final.map_batches(
-                write_shards, fn_kwargs={"output": output, "storage_cfg": cfg.storage}, **map_args
-            )
+            written = final.map_batches(write_shards, fn_kwargs={"output": output, "storage_cfg": cfg.storage},
+                                        batch_format="pyarrow", batch_size=res.batch_size, num_cpus=res.cpus_per_task)
             totals = _merge_stats(written)
         else:
             totals = BatchStats()
@@ -322,16 +358,29 @@ def run_pipeline(
         "wall_time_s": round(wall, 3),
         "documents_per_s": round(documents_in / wall, 2) if wall > 0 else None,
         "inputs": {"warc_files": len(plan.warc_files), "document_files": len(plan.document_files),
-                   "files": plan.warc_files + plan.document_files},
+                   "files": files},
+        **({"resumed": {"inputs_already_done": len(files) - sum(len(g) for g in todo)}} if state.resumed else {}),
         "ray": {"nodes": len([n for n in ray.nodes() if n.get("Alive")]), "cpus": ray.cluster_resources().get("CPU", 0)},
         "config": to_dict(cfg),
         **extra,
     }
     write_outputs(stats, output, cfg.storage)
-    if ledger_obj is not None:
-        for uri in plan.warc_files + plan.document_files:
+    if ledger_obj is None:
+        resume.finish(output, cfg.storage)
+    else:
+        for uri in files:
             ledger_obj.mark_done(uri, {"run_id": run_id, "output": output}, run_id=run_id)
     return stats
+
+
+def _merge_stats_by_source(ds) -> dict[str, BatchStats]:
+    """The writer's stats rows merged per input file (``source``)."""
+    out: dict[str, BatchStats] = {}
+    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        sources = batch.column("source").to_pylist() if "source" in batch.column_names else [None] * batch.num_rows
+        for text, source in zip(batch.column("stats").to_pylist(), sources):
+            out.setdefault(source or "", BatchStats()).merge(BatchStats.from_json(text))
+    return out
 
 
 def _empty_stats(cfg: PipelineConfig, wall: float) -> dict[str, Any]:

@@ -47,18 +47,24 @@ class ResourcesConfig:
     shuffle_partitions: partitions of the dedup shuffles; None = 2 x cluster CPUs (min 4).
     ledger_lease_seconds: how long a run's claim on an input lasts in the ledger (scheduled
         runs); must exceed the run's duration.
+    files_per_wave: input files per checkpoint wave of a resumable run (each finished wave is
+        recorded; an interrupted run redoes at most its current wave); None = max(8, 4 x the
+        cluster's task slots).
     """
 
     batch_size: int = 256
     cpus_per_task: float = 1.0
     shuffle_partitions: int | None = None
     ledger_lease_seconds: int = 6 * 3600
+    files_per_wave: int | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError(f"resources.batch_size must be >= 1, got {self.batch_size}")
         if self.cpus_per_task <= 0:
             raise ConfigError(f"resources.cpus_per_task must be > 0, got {self.cpus_per_task}")
+        if self.files_per_wave is not None and self.files_per_wave < 1:
+            raise ConfigError(f"resources.files_per_wave must be >= 1 (or null for automatic), got {self.files_per_wave}")
 
 
 FiltersConfig = dataclasses.make_dataclass(

@@ -46,6 +46,28 @@ def shard_name(table: pa.Table) -> str:
     return f"{stem}-{digest.hexdigest()[:12]}"
 
 
+def stats_rows(table: pa.Table) -> pa.Table:
+    """The batch's counts, one row per input file (``stats``, ``source``): the driver merges
+    them for the run and, for a resumable run, per input (``operators.resume``).
+
+    >>> t = pa.table({"id": ["a", "b", "c"], "source": ["x", "y", "x"], "text": ["1", "2", "3"]})
+    >>> stats_rows(t).column("source").to_pylist()
+    ['x', 'y']
+    """
+    if SOURCE not in table.column_names or table.num_rows == 0:
+        return stats_table(BatchStats.of_table(table)).append_column("source", pa.array([None], pa.string()))
+    sources = table.column(SOURCE)
+    distinct = pc.unique(sources).to_pylist()
+    if len(distinct) == 1:
+        return stats_table(BatchStats.of_table(table)).append_column("source", pa.array(distinct, pa.string()))
+    rows, names = [], []
+    for source in distinct:
+        mask = pc.is_null(sources) if source is None else pc.fill_null(pc.equal(sources, source), False)
+        rows.append(BatchStats.of_table(table.filter(mask)).to_json())
+        names.append(source)
+    return pa.table({"stats": rows, "source": pa.array(names, pa.string())})
+
+
 def conform(table: pa.Table) -> pa.Table:
     """Cast schema columns to their declared types (a batch of all nulls has type null)."""
     for field in DOCUMENT_SCHEMA:
@@ -78,9 +100,9 @@ def write_shards(
     ``rejected_columns`` narrows the rejected shards (``raysift dedup`` writes only
     ``id, cluster_id, kept_id, reason`` to ``duplicates/``).
     """
-    stats = BatchStats.of_table(table)
+    stats = stats_rows(table)
     if table.num_rows == 0:
-        return stats_table(stats)
+        return stats
     name = shard_name(table)
     is_doc = pc.is_null(table.column(SKIP)) if SKIP in table.column_names else pa.array([True] * table.num_rows)
     reason = table.column(REASON) if REASON in table.column_names else pa.nulls(table.num_rows, pa.string())
@@ -98,12 +120,12 @@ def write_shards(
         rejected = rejected.select([c for c in rejected_columns if c in rejected.column_names])
     if rejected.num_rows:
         storage.write_bytes_atomic(storage.join(output, rejected_dir, f"{name}.parquet"), _parquet_bytes(rejected), storage_cfg)
-    return stats_table(stats)
+    return stats
 
 
 def write_work_shard(table: pa.Table, work_dir: str, storage_cfg: storage.StorageConfig | None = None) -> pa.Table:
-    """Write a whole annotated batch (documents only) to the work folder; return its stats row."""
-    stats = BatchStats.of_table(table)
+    """Write a whole annotated batch (documents only) to the work folder; return its stats rows."""
+    stats = stats_rows(table)
     if SKIP in table.column_names:
         table = table.filter(pc.is_null(table.column(SKIP)))
     if table.num_rows:
@@ -111,4 +133,4 @@ def write_work_shard(table: pa.Table, work_dir: str, storage_cfg: storage.Storag
         storage.write_bytes_atomic(
             storage.join(work_dir, f"{shard_name(table)}.parquet"), _parquet_bytes(conform(table.drop_columns(drop))), storage_cfg
         )
-    return stats_table(stats)
+    return stats

@@ -127,14 +127,14 @@ def test_default_run_rejects_what_was_planted(default_run):
 
 
 @pytest.mark.ray
-def test_rerun_overwrites_and_never_duplicates(ray_local, sample, tmp_path):
+def test_rerun_with_overwrite_replaces_and_never_duplicates(ray_local, sample, tmp_path):
     from operators.pipeline import run_pipeline
 
     paths, _ = sample
     cfg = load_recipe("fineweb")
     first = run_pipeline(cfg, paths[:2], str(tmp_path), log=lambda _: None)
     names = sorted(p.name for p in (tmp_path / "documents").glob("*.parquet"))
-    second = run_pipeline(cfg, paths[:2], str(tmp_path), log=lambda _: None)
+    second = run_pipeline(cfg, paths[:2], str(tmp_path), overwrite=True, log=lambda _: None)
     assert sorted(p.name for p in (tmp_path / "documents").glob("*.parquet")) == names
     assert all(n.startswith("sample-0000") for n in names), "shard names derive from input names"
     assert first["documents_out"] == second["documents_out"] == len(_read_dir(tmp_path / "documents"))
