@@ -89,12 +89,17 @@ def test_language_apply():
 
 
 def test_registry_order_and_interface():
-    assert list(FILTER_STAGES) == ["url", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb"]
+    assert list(FILTER_STAGES)[:6] == ["url", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb"]
     for name, mod in FILTER_STAGES.items():
         assert mod.STAGE == name
         assert mod.REASONS and all(isinstance(r, str) for r in mod.REASONS)
-        for attr in ("Config", "Stats", "measure", "decide", "apply"):
+        # a stage scored against the whole corpus (corpus_summary) has no per-document measure
+        per_document = ("Stats", "measure", "decide") if not hasattr(mod, "corpus_summary") else ("apply_summary",)
+        for attr in ("Config", "apply", *per_document):
             assert hasattr(mod, attr), (name, attr)
+    # the published stages are on by default; model-based and text-rewriting ones only when named
+    defaults = {name for name, mod in FILTER_STAGES.items() if getattr(mod, "DEFAULT_ON", True)}
+    assert defaults == {"url", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb"}
     assert len(ALL_REASONS) == len(set(ALL_REASONS))
 
 
