@@ -69,6 +69,11 @@ def resolved_yaml(name: str) -> str:
             out.append(f"# {f.name}: off")
             out.append(f"{f.name}: null")
             continue
+        if not dataclasses.is_dataclass(section):
+            out.append(f"# {f.name}: where the recipe's published models are looked for (already substituted "
+                       f"for {{{f.name}}} below)")
+            out += _dump({f.name: section}, 0)
+            continue
         out.append(f"# {f.name}: {_first_line(type(section).__doc__)}")
         if dataclasses.is_dataclass(section) and any(
             dataclasses.is_dataclass(getattr(section, g.name)) or getattr(section, g.name) is None

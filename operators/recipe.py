@@ -105,6 +105,22 @@ class PipelineConfig:
     filters: FiltersConfig = field(default_factory=FiltersConfig)  # type: ignore[valid-type]
     dedup: DedupConfig = field(default_factory=DedupConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    models_dir: str = "models"
+    """Where a recipe's published models are looked for: ``{models_dir}`` in any setting is
+    replaced by it (``--set models_dir=s3://bucket/models``)."""
+
+
+MODELS_DIR = "{models_dir}"
+
+
+def _substitute(value: Any, models_dir: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(MODELS_DIR, models_dir)
+    if isinstance(value, dict):
+        return {k: _substitute(v, models_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, models_dir) for v in value]
+    return value
 
 
 def recipe_names() -> list[str]:
@@ -146,7 +162,11 @@ def load_config(data: dict[str, Any]) -> PipelineConfig:
     """Build a config from plain data (a recipe or user file, ``base`` resolved)."""
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping of sections, got {type(data).__name__}")
-    return from_dict(PipelineConfig, _resolve_bases(data), "config")
+    data = _resolve_bases(data)
+    models_dir = data.get("models_dir", PipelineConfig.models_dir)
+    if not isinstance(models_dir, str) or not models_dir:
+        raise ConfigError(f"models_dir must be a folder path or s3:// prefix, got {models_dir!r}")
+    return from_dict(PipelineConfig, _substitute(data, models_dir.rstrip("/")), "config")
 
 
 def load_recipe(name: str, overrides: list[str] | tuple[str, ...] = ()) -> PipelineConfig:
