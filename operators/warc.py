@@ -537,12 +537,17 @@ def _next_record_start(tape: _Tape, pos: int, gz: bool) -> int | None:
         tape.mark(pos)
 
 
-def _framing(tape: _Tape, start: int, gz: bool) -> str | None:
+def _framing(tape: _Tape, start: int, gz: bool) -> tuple[str | None, int | None]:
     """How the record at ``start`` ends: ``"ok"`` where its ``Content-Length`` says (the block is
     followed by the blank line that ends a record and, in record-at-time gzip, by the end of its
     member or the next record in the same member), ``"length"`` elsewhere (the length lies),
     ``"damaged"`` when its gzip member does not inflate; None: cannot tell (bytes no longer kept,
-    record too large to check)."""
+    record too large to check). Second: where the block ends by its length (uncompressed only)."""
+    verdict = _frame_verdict(tape, start, gz)
+    return verdict if isinstance(verdict, tuple) else (verdict, None)
+
+
+def _frame_verdict(tape: _Tape, start: int, gz: bool) -> str | tuple[str, int] | None:
     if start < tape.first_kept:
         return None
     if gz:
@@ -581,7 +586,7 @@ def _framing(tape: _Tape, start: int, gz: bool) -> str | None:
         return None
     after = tape.peek(start + end, 4)
     ok = after.startswith((b"\r\n\r\n", b"\n\n")) or (len(after) < 4 and b"\r\n\r\n".startswith(after))
-    return "ok" if ok else "length"
+    return ("ok" if ok else "length"), start + end
 
 
 _VERSION_LINE = re.compile(rb"WARC/\d\.\d{1,3}\r?\n")
@@ -651,12 +656,13 @@ def iter_warc_rows(stream: BinaryIO | Any, source: str, cfg: WarcConfig | None =
         if failure is None and not (truncated or cfg.quirks_mode):
             break  # the end of the stream
         # checked before the scan for the next record, which releases the bytes it passes
-        frame = _framing(tape, held_at, gz) if failure is not None and held is not None else None
+        frame, block_end = _framing(tape, held_at, gz) if failure is not None and held is not None else (None, None)
         nxt = _next_record_start(tape, scan_from + 1, gz) if can_resync else None
         if failure is None and nxt is None:
             break  # a truncated last record, or the end in quirks mode
         lied = held is not None and (held["skip"] == SKIP_BAD_CONTENT_LENGTH or frame == "length"
-                                     or (truncated and nxt is not None))
+                                     or (truncated and nxt is not None)
+                                     or (block_end is not None and nxt is not None and nxt < block_end))
         explained = lied or frame == "damaged"
         if held is not None:
             if lied:  # the damage is this record's Content-Length; what follows is read again

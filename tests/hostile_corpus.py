@@ -95,24 +95,25 @@ class HostileFile:
 class _Builder:
     """Records of one file, each with its expectation."""
 
-    def __init__(self, cls: str) -> None:
+    def __init__(self, cls: str, variant: str = "") -> None:
         self.cls = cls
+        self.tag = cls + variant
         self.parts: list[bytes] = []
         self.expect: list[Expect] = []
         self.n = 0
 
     def next_id(self) -> tuple[str, str]:
         self.n += 1
-        return f"<urn:hostile:{self.cls}:{self.n}>", f"http://{self.cls.replace('_', '-')}.example/{self.n}"
+        return f"<urn:hostile:{self.tag}:{self.n}>", f"http://{self.tag.replace('_', '-')}.example/{self.n}"
 
     def valid(self, gz: bool = True) -> bytes:
         """A valid HTML response whose text is known; appended and returned."""
         rid, url = self.next_id()
-        marker = f"Valid record {self.n} of {self.cls}"
+        marker = f"Valid record {self.n} of {self.tag}"
         return self.add(warc_record(rid, url, http_response(page(marker))), Expect(rid, contains=marker, url=url), gz)
 
     def add(self, record: bytes, expect: Expect | None, gz: bool = True) -> bytes:
-        data = gzip.compress(record, mtime=0) if gz else record
+        data = gzip.compress(record, compresslevel=1 if len(record) > 1 << 20 else 9, mtime=0) if gz else record
         self.parts.append(data)
         if expect is not None:
             self.expect.append(expect)
@@ -184,7 +185,7 @@ def _gzip_garbage(rng: random.Random) -> HostileFile:
 
 
 def _length(cls: str, lie: bytes | None, gz: bool, *, at_end: bool = False) -> HostileFile:
-    b = _Builder(cls)
+    b = _Builder(cls, "" if gz else "_plain")
     b.valid(gz)
     b.valid(gz)
     rid, url = b.next_id()
@@ -279,8 +280,9 @@ def _long_line(rng: random.Random) -> HostileFile:
     b = _Builder("long_line")
     b.valid()
     rid, url = b.next_id()
-    words = " ".join(rng.choice(("alpha", "beta", "gamma", "delta", "river", "stone")) for _ in range(LONG_LINE_BYTES // 6))
-    body = f"<html><body><p>One line {words}</p></body></html>".encode()[:LONG_LINE_BYTES]
+    words = " ".join(rng.choices(("alpha", "beta", "gamma", "delta", "river", "stone"), k=10_000)) + " "
+    line = (words * (LONG_LINE_BYTES // len(words) + 1))[:LONG_LINE_BYTES]
+    body = f"<html><body><p>One line {line}</p></body></html>".encode()
     b.add(warc_record(rid, url, http_response(body)), Expect(rid, contains="One line", url=url))
     b.valid()
     return b.file("long-line.warc.gz")
