@@ -1,9 +1,9 @@
 """Small language models for tests: a SentencePiece model and a KenLM-readable ARPA n-gram model.
 
-CCNet (Wenzek et al. 2020, §3.3) scores text with a 5-gram KenLM model over the pieces of a
-SentencePiece model, both trained on CCNet-normalised Wikipedia. KenLM's ``lmplz`` is not
-available here, so :func:`write_arpa` estimates the n-gram model itself: an absolute-discount
-backoff model, written in ARPA format (which KenLM loads):
+CCNet (Wenzek et al. 2020, §3.3) scores text with a 5-gram KenLM model (``lmplz``, modified
+Kneser-Ney) over the pieces of a unigram SentencePiece model, both trained on CCNet-normalised
+Wikipedia. KenLM's ``lmplz`` is not available here, so :func:`write_arpa` estimates a smaller
+model itself: an absolute-discount backoff model, written in ARPA format (which KenLM loads):
 
 * unigrams: add-``unigram_add`` estimates over the vocabulary (every SentencePiece piece, the
   words seen, ``</s>`` and ``<unk>``); ``<s>`` gets log10 probability -99 (never predicted);

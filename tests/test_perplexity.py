@@ -302,14 +302,20 @@ def test_paragraph_column_off_by_default_and_columns_typed_on_empty_batch(models
 
 
 def test_models_load_once_per_process(models):
-    ppl._kenlm.cache_clear()
-    ppl._sentencepiece.cache_clear()
+    for cached in (ppl._local_copy, ppl._kenlm, ppl._sentencepiece):
+        cached.cache_clear()
     cfg = config(models)
     first = ppl.load_models("en", cfg)
     for _ in range(3):
         ppl.apply(table([held_out(2, seed=45)], ["en"]), cfg)
-    assert ppl.load_models("en", cfg)[1] is first[1]
-    assert ppl._kenlm.cache_info().misses == 1 and ppl._sentencepiece.cache_info().misses == 1
+    # a second language on the same files shares the loaded models
+    both = config(models, max_perplexity=1e9)
+    both = ppl.Config(models={**both.models, "en-gb": both.models["en"]})
+    ppl.apply(table([held_out(2, seed=45)] * 2, ["en", "en-GB"]), both)
+    assert ppl.load_models("en", cfg)[1] is first[1] and ppl.load_models("en-gb", both)[1] is first[1]
+    for cached in (ppl._kenlm, ppl._sentencepiece):
+        assert cached.cache_info().misses == 1
+    assert ppl._local_copy.cache_info().misses == 2  # one per file
 
 
 # ----------------------------------------------------------------------------- corpus buckets

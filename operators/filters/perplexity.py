@@ -1,8 +1,10 @@
 """CCNet perplexity (Wenzek et al. 2020, "CCNet", §3.3; facebookresearch/cc_net ``perplexity.py``, ``mine.py``).
 
-CCNet scores each document with a per-language 5-gram KenLM model trained on Wikipedia, over
-the pieces of a per-language SentencePiece model, and splits every language into head, middle
-and tail at the 30th and 60th percentiles of the perplexities of that language. Steps here:
+CCNet scores each document with a per-language 5-gram KenLM model over the pieces of a
+per-language SentencePiece model (65,536 pieces), both trained on the CCNet-normalised openings
+of Wikipedia articles (cc_net ``Makefile``, ``get_wiki_cirrus.py``), and splits every language
+into head, middle and tail at the 30th and 60th percentiles of that language's perplexities.
+Steps here:
 
 1. each line (paragraph) of the text is normalised as CCNet does
    (:func:`operators.filters.ccnet_normalize.normalize`: lower-case, accents stripped, digits
@@ -39,7 +41,8 @@ Deviations from CCNet:
   normaliser deletes control characters, newlines included: its lines are glued together
   (without a space) and ``DocLM`` then scores the document as a single sentence. We normalise
   and score each line, which is what ``DocLM``'s per-line loop intends and gives paragraph
-  perplexities; ``paragraphs: false`` reproduces ``mine.py`` exactly (one sentence per document).
+  perplexities; ``paragraphs: false`` reproduces ``mine.py`` (one sentence per document; the
+  values CCNet published, e.g. the ``perplexity`` field of its corpus, were computed this way).
 * ``DocLM`` also scores empty lines (each adds ``log10 p(</s> | <s>)`` and one token); we skip
   them, so blank-line layout does not move a score.
 * ``DocLM`` rounds the document perplexity to one decimal; we keep the full value.
@@ -246,7 +249,8 @@ def model_uris(cfg: Config) -> dict[str, LanguageModels]:
     out: dict[str, LanguageModels] = {}
     if cfg.sp_model_template is not None and cfg.lm_model_template is not None:
         for lang in cfg.languages:
-            out[lang] = LanguageModels(cfg.sp_model_template.format(lang=lang), cfg.lm_model_template.format(lang=lang))
+            out[lang] = LanguageModels(cfg.sp_model_template.replace("{lang}", lang),
+                                       cfg.lm_model_template.replace("{lang}", lang))
     out.update(cfg.models)
     return out
 
@@ -305,45 +309,52 @@ def check_models(cfg: Config, storage_cfg: Any = None) -> None:
         raise ConfigError("\n".join(str(e) for e in missing))
 
 
-def _fetch(uri: str, cache_dir: str | None, lang: str, kind: str) -> str:
-    """A local file holding ``uri`` (remote files are downloaded once into the cache)."""
+@functools.lru_cache(maxsize=None)
+def _local_copy(uri: str, cache_dir: str | None) -> str:
+    """A local file holding ``uri``; remote files are downloaded once per node into the cache.
+    Raises FileNotFoundError when there is no such file (a failure is not cached)."""
     if _is_local(uri):
         path = _local_path(uri)
         if not os.path.isfile(path):
-            raise _missing_error(lang, kind, uri)
+            raise FileNotFoundError(path)
         return path
     from operators.classify.fasttext_model import local_model_path
 
+    return local_model_path(uri, cache_dir)
+
+
+def _fetch(uri: str, cache_dir: str | None, lang: str, kind: str) -> str:
     try:
-        return local_model_path(uri, cache_dir)
+        return _local_copy(uri, cache_dir)
     except FileNotFoundError as exc:
         raise _missing_error(lang, kind, uri) from exc
 
 
 @functools.lru_cache(maxsize=None)
-def _sentencepiece(uri: str, cache_dir: str | None, lang: str) -> Any:
+def _sentencepiece(path: str) -> Any:
     import sentencepiece
 
-    return sentencepiece.SentencePieceProcessor(model_file=_fetch(uri, cache_dir, lang, "SentencePiece"))
+    return sentencepiece.SentencePieceProcessor(model_file=path)
 
 
 @functools.lru_cache(maxsize=None)
-def _kenlm(uri: str, cache_dir: str | None, load_method: str, lang: str) -> Any:
+def _kenlm(path: str, load_method: str) -> Any:
     import kenlm
 
     config = kenlm.Config()
     config.load_method = getattr(kenlm.LoadMethod, load_method.upper())
     config.show_progress = False
-    return kenlm.Model(_fetch(uri, cache_dir, lang, "KenLM"), config)
+    return kenlm.Model(path, config)
 
 
 def load_models(lang: str, cfg: Config) -> tuple[Any, Any] | None:
-    """The (SentencePiece, KenLM) models of ``lang``, loaded once per process; None without models."""
+    """The (SentencePiece, KenLM) models of ``lang``, or None when it has none. Each file is
+    fetched and loaded once per process (cached by URI and by local path)."""
     spec = model_uris(cfg).get(lang)
     if spec is None:
         return None
-    return (_sentencepiece(spec.sp_model, cfg.cache_dir, lang),
-            _kenlm(spec.lm_model, cfg.cache_dir, cfg.lm_load_method, lang))
+    return (_sentencepiece(_fetch(spec.sp_model, cfg.cache_dir, lang, "SentencePiece")),
+            _kenlm(_fetch(spec.lm_model, cfg.cache_dir, lang, "KenLM"), cfg.lm_load_method))
 
 
 # ----------------------------------------------------------------------------- scoring
