@@ -6,14 +6,24 @@ module has ``STAGE``, ``REASONS``, a frozen ``Config``, ``Stats``, ``measure``, 
 recipe or config names it (stages that need a model, or that rewrite text).
 
 >>> list(FILTER_STAGES)
-['url', 'language', 'gopher_repetition', 'gopher_quality', 'c4', 'fineweb', 'token_outliers', 'classifier']
+['url', 'language', 'gopher_repetition', 'gopher_quality', 'c4', 'fineweb', 'token_outliers', 'perplexity', 'classifier']
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from operators.filters import c4, classifier, fineweb, gopher_quality, gopher_repetition, language, token_outliers, urls
+from operators.filters import (
+    c4,
+    classifier,
+    fineweb,
+    gopher_quality,
+    gopher_repetition,
+    language,
+    perplexity,
+    token_outliers,
+    urls,
+)
 
 FILTER_STAGES: dict[str, ModuleType] = {
     urls.STAGE: urls,
@@ -23,6 +33,7 @@ FILTER_STAGES: dict[str, ModuleType] = {
     c4.STAGE: c4,
     fineweb.STAGE: fineweb,
     token_outliers.STAGE: token_outliers,
+    perplexity.STAGE: perplexity,
     classifier.STAGE: classifier,
 }
 
