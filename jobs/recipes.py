@@ -4,6 +4,8 @@
 ``raysift recipes show NAME`` prints every setting the recipe resolves to, after ``base``
 recipes and defaults, as a YAML file you can save, edit and pass to ``raysift run --config``.
 Each stage carries a comment saying what it is and where its rule is published.
+``raysift recipes demo-models DIR`` writes small stand-ins for the published models the recipes
+use (:mod:`operators.demo_models`), to try them with ``--set models_dir=DIR``.
 """
 
 from __future__ import annotations
@@ -98,11 +100,21 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="action")
     show = sub.add_parser("show", help="print a recipe's fully resolved config with a comment per stage")
     show.add_argument("name", metavar="NAME")
+    demo = sub.add_parser("demo-models", help="write small stand-ins for the published models the recipes use, "
+                                              "trained from the bundled sample (for trying recipes, not for real data)")
+    demo.add_argument("folder", metavar="DIR", help="where to write them; then run with --set models_dir=DIR")
     args = p.parse_args(argv)
 
     def go() -> int:
         from operators.recipe import recipe_names
 
+        if args.action == "demo-models":
+            from operators.demo_models import build_demo_models
+
+            for name, path in build_demo_models(args.folder).items():
+                print(f"{name:<10}{path}")
+            print(f"\nstand-ins only: try a recipe with `raysift run --recipe NAME --set models_dir={args.folder}`")
+            return 0
         if args.action == "show":
             if args.name not in recipe_names():
                 from operators.config import ConfigError
