@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def go() -> int:
         from operators.pipeline import run_pipeline
-        from operators.recipe import load_config_file, load_recipe
+        from operators.recipe import check_models, load_config_file, load_recipe
         from operators.runtime import init_ray
         from operators.stats import summary_table
 
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
             inputs = [str(p) for p in sample_path()]
             print(f"raysift: no --input given; running on the bundled sample crawl ({len(inputs)} WARC files)")
+        check_models(cfg)  # before Ray starts: a missing model is a one-line error, not a cluster job
         init_ray(args.address, quiet=args.quiet)
         stats = run_pipeline(cfg, inputs, args.output, ledger=args.ledger, max_files=args.max_files,
                              overwrite=args.overwrite)

@@ -124,9 +124,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         names = recipe_names()
         width = max(len(n) for n in names) + 2
-        for name in names:
-            print(f"{name:<{width}}{describe(name)}")
-        print("\n`raysift recipes show NAME` prints one in full; `raysift run --recipe NAME` runs it.")
+        try:
+            for name in names:
+                print(f"{name:<{width}}{describe(name)}")
+            print("\n`raysift recipes show NAME` prints one in full; `raysift run --recipe NAME` runs it.")
+        except BrokenPipeError:  # `raysift recipes | head`
+            sys.stderr.close()
         return 0
 
     return run_main(go)

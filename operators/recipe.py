@@ -234,9 +234,16 @@ def check_models(cfg: PipelineConfig) -> None:
     """Fail at start, before any input is read, when an enabled stage's model is missing: each
     model-based stage's ``check_models`` raises a ConfigError saying what to supply and where
     the publisher distributes it."""
-    for _, module, stage_cfg in enabled_filter_stages(cfg):
+    for name, module, stage_cfg in enabled_filter_stages(cfg):
         if hasattr(module, "check_models"):
-            module.check_models(stage_cfg, cfg.storage)
+            try:
+                module.check_models(stage_cfg, cfg.storage)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"{exc}\n(stage {name}) put the model files under models_dir ({cfg.models_dir!r}) or point "
+                    f"the recipe at your copies with --set models_dir=DIR; to try the recipe without the published "
+                    f"models, `raysift recipes demo-models DIR` writes small stand-ins"
+                ) from exc
 
 
 def stage_reasons(cfg: PipelineConfig) -> list[tuple[str, tuple[str, ...]]]:
