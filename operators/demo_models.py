@@ -14,7 +14,10 @@ expect, trained in seconds from the bundled sample crawl:
   (``train-classifier --kind dclm`` / ``llama3``), positives = the pages the ``fineweb``
   filters keep, negatives = the pages they reject (a stand-in for "high quality");
 * ``dolma/jigsaw_..._{hatespeech,nsfw}_final.bin``: the Jigsaw presets, trained on the sample's
-  sentences holding an English LDNOOBW word (positives) against the others.
+  sentences holding an English LDNOOBW word (positives) against the others;
+* ``ut1/blacklists.tar.gz``: a UT1-shaped archive whose ``blacklists/adult/domains`` lists every
+  20th host of the sample (sorted), so the URL stage visibly rejects some pages; RefinedWeb's URL
+  filter reads the real list the same way.
 
 These are demonstrations of the plumbing, not models to curate real data with: the README says
 where each published model is and ``raysift recipes show NAME`` prints the paths it looks for.
@@ -33,26 +36,31 @@ DEMO_FILES: dict[str, str] = {
     "llama3": "llama3/wikipedia_referenced.bin",
     "toxic": "dolma/jigsaw_fasttext_bigrams_hatespeech_final.bin",
     "nsfw": "dolma/jigsaw_fasttext_bigrams_nsfw_final.bin",
+    "ut1": "ut1/blacklists.tar.gz",
 }
 """Model -> path under the models folder, as the bundled recipes name them (``{models_dir}/...``)."""
 
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
 
 
-def sample_texts() -> tuple[list[str], list[str]]:
-    """(kept, rejected) texts of the bundled sample under the ``fineweb`` recipe (no Ray)."""
+def sample_texts() -> tuple[list[str], list[str], list[str]]:
+    """(kept, rejected) texts of the bundled sample under the ``fineweb`` recipe (no Ray), and
+    every 20th of the sample's hosts (sorted): the stand-in blocklist."""
     from operators import warc
     from operators.pipeline import annotate_batch
     from operators.recipe import load_recipe
     from operators.samplegen import sample_path
-    from operators.schema import REASON, SKIP, TEXT
+    from operators.filters.urls import host_of
+    from operators.schema import REASON, SKIP, TEXT, URL
 
     cfg = load_recipe("fineweb")
     kept: list[str] = []
     rejected: list[str] = []
+    hosts: set[str] = set()
     for path in sample_path():
         with open(path, "rb") as f:
             for table in warc.iter_warc_tables(f, str(path), cfg.warc):
+                hosts.update(host_of(url) for url in table.column(URL).to_pylist() if url)
                 out = annotate_batch(table, cfg)
                 skip = out.column(SKIP).to_pylist() if SKIP in out.column_names else [None] * out.num_rows
                 reason = out.column(REASON).to_pylist() if REASON in out.column_names else [None] * out.num_rows
@@ -62,7 +70,7 @@ def sample_texts() -> tuple[list[str], list[str]]:
                         (kept if r is None else rejected).append(text)
     if not kept or not rejected:
         raise RuntimeError("the bundled sample gave no kept or no rejected page; cannot train stand-in models")
-    return kept, rejected
+    return kept, rejected, sorted(hosts)[::20]
 
 
 def _sentences(texts: list[str]) -> list[str]:
@@ -78,7 +86,7 @@ def build_demo_models(folder: str | Path, seed: int = 0) -> dict[str, Path]:
     from operators.ngram_lm import build_models
 
     folder = Path(folder)
-    kept, rejected = sample_texts()
+    kept, rejected, adult_hosts = sample_texts()
     out = {name: folder / rel for name, rel in DEMO_FILES.items()}
     for path in out.values():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,4 +109,17 @@ def build_demo_models(folder: str | Path, seed: int = 0) -> dict[str, Path]:
         flagged += [f"{s} {rng.choice(words)}" for s in rng.sample(clean, min(len(clean), 200))]
     for kind in ("toxic", "nsfw"):
         train(flagged, clean, small("toxicity" if kind == "toxic" else "nsfw"), str(out[kind]))
+    _write_ut1(out["ut1"], adult_hosts)
     return out
+
+
+def _write_ut1(path: Path, domains: list[str]) -> None:
+    """A UT1-shaped ``.tar.gz``: ``blacklists/adult/domains``, one domain per line."""
+    import io
+    import tarfile
+
+    data = "".join(f"{d}\n" for d in domains).encode()
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("blacklists/adult/domains")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))

@@ -197,6 +197,35 @@ def check_blocklist_uri(uri: str) -> None:
     raise ConfigError(f"url.blocklist {uri!r}: unsupported scheme {scheme!r}; use a path, file://, s3:// or https://")
 
 
+UT1_URL = "https://dsi.ut-capitole.fr/blacklists/download/blacklists.tar.gz"
+"""Where the Université Toulouse 1 Capitole publishes its blocklist (RefinedWeb's URL filter)."""
+
+
+def check_models(cfg: Config, storage_cfg=None) -> None:
+    """Fail at run start when a configured list file is missing (before any worker needs it).
+
+    Remote ``https://`` blocklists are checked for their scheme only: they are fetched once,
+    into the cache, by the first worker that needs them.
+    """
+    from operators import storage
+
+    if cfg.blocklist:
+        check_blocklist_uri(cfg.blocklist)
+        scheme = cfg.blocklist.split("://", 1)[0].lower() if "://" in cfg.blocklist else ""
+        if scheme in ("", "file", "s3", "s3a"):
+            path = cfg.blocklist[len("file://"):] if scheme == "file" else cfg.blocklist
+            found = storage.exists(cfg.blocklist, storage_cfg) if scheme.startswith("s3") else os.path.isfile(
+                os.path.expanduser(path))
+            if not found:
+                raise ConfigError(
+                    f"url.blocklist {cfg.blocklist!r} does not exist: download the UT1 blocklist ({UT1_URL}) once "
+                    f"and put it there, or set filters.url.blocklist to that https:// URL (fetched once, cached)")
+    for key in ("blocked_domains_file", "banned_words_file", "soft_banned_words_file"):
+        path = getattr(cfg, key)
+        if path and not os.path.isfile(os.path.expanduser(path)):
+            raise ConfigError(f"url.{key} {path!r} does not exist")
+
+
 def _cache_dir(cache_dir: str | None) -> str:
     path = cache_dir or os.path.join(tempfile.gettempdir(), "raysift-blocklists")
     os.makedirs(path, exist_ok=True)
