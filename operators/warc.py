@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import pyarrow as pa
 
@@ -228,7 +228,9 @@ class _Tape:
 
     def mark(self, pos: int) -> None:
         """Bytes before ``pos`` will not be needed again."""
-        while self._chunks and self._start + len(self._chunks[0]) <= min(pos, self._pos):
+        limit = pos if pos < self._pos else self._pos
+        chunks = self._chunks
+        while chunks and self._start + len(chunks[0]) <= limit:
             self._drop_first()
 
     def seek(self, pos: int) -> None:
@@ -489,15 +491,13 @@ def _record_row(record: Any, source: str, cfg: WarcConfig, response_type: int) -
     return _row(rid, url, source, date, None, html, charset)
 
 
-def _safe_record_row(record: Any, source: str, cfg: WarcConfig, response_type: int) -> dict:
-    try:
-        return _record_row(record, source, cfg, response_type)
-    except BaseException as exc:  # fastwarc panics are BaseExceptions; see _is_panic
-        if not isinstance(exc, (OSError, ValueError, EOFError)) and not _is_panic(exc):
-            raise
-        rid = record.record_id or f"{source}@{record.stream_pos}"
-        log.warning("bad record %s in %s: %s", rid, source, exc)
-        return _row(rid, None, source, None, SKIP_BAD_RECORD)
+def _bad_record_row(exc: BaseException, record: Any, source: str) -> dict:
+    """The row of a record whose reading raised ``exc`` (re-raised unless it is about the data)."""
+    if not isinstance(exc, (OSError, ValueError, EOFError)) and not _is_panic(exc):
+        raise exc
+    rid = record.record_id or f"{source}@{record.stream_pos}"
+    log.warning("bad record %s in %s: %s", rid, source, exc)
+    return _row(rid, None, source, None, SKIP_BAD_RECORD)
 
 
 def _looks_like_warc(head: bytes) -> bool:
@@ -512,24 +512,25 @@ def _looks_like_warc(head: bytes) -> bool:
     return head.startswith((b"WARC/", ZSTD_MAGIC, LZ4_MAGIC))
 
 
-def _next_record_start(tape: _Tape, pos: int, gz: bool) -> int | None:
+def _next_record_start(tape: _Tape, pos: int) -> int | None:
     """The first offset >= ``pos`` where a record starts: a gzip member that inflates to
-    ``WARC/`` (``gz``), else a version line (``WARC/1.0`` and a line end); None at the end of
-    the stream. Scanned bytes are released as the scan moves on."""
+    ``WARC/``, or an uncompressed version line (``WARC/1.0`` and a line end); both are looked
+    for, as damage may have hit the bytes that told one kind of file from the other. None at
+    the end of the stream. Scanned bytes are released as the scan moves on."""
     pos = max(pos, tape.first_kept)
-    magic = GZIP_MAGIC if gz else b"WARC/"
     while True:
         buf = tape.peek(pos, _SCAN_BYTES + _PROBE_BYTES)
         limit = min(len(buf), _SCAN_BYTES)
-        i = buf.find(magic, 0, limit + len(magic) - 1)
-        while 0 <= i < limit:
-            if gz:
+        for m in _RECORD_START.finditer(buf, 0, limit + 15):
+            i = m.start()
+            if i >= limit:
+                break
+            if buf[i] == 0x1F:
                 head = buf[i:i + _PROBE_BYTES] if i + _PROBE_BYTES <= len(buf) else tape.peek(pos + i, _PROBE_BYTES)
                 if _is_member_start(head):
                     return pos + i
-            elif _VERSION_LINE.match(buf, i) or (i + 16 > len(buf) and _VERSION_LINE.match(tape.peek(pos + i, 16))):
+            elif _VERSION_LINE.match(buf, i) or _VERSION_LINE.match(tape.peek(pos + i, 16)):
                 return pos + i
-            i = buf.find(magic, i + 1, limit + len(magic) - 1)
         if len(buf) <= _SCAN_BYTES:
             return None
         pos += _SCAN_BYTES
@@ -537,19 +538,28 @@ def _next_record_start(tape: _Tape, pos: int, gz: bool) -> int | None:
         tape.mark(pos)
 
 
-def _framing(tape: _Tape, start: int, gz: bool) -> tuple[str | None, int | None]:
-    """How the record at ``start`` ends: ``"ok"`` where its ``Content-Length`` says (the block is
-    followed by the blank line that ends a record and, in record-at-time gzip, by the end of its
-    member or the next record in the same member), ``"length"`` elsewhere (the length lies),
-    ``"damaged"`` when its gzip member does not inflate; None: cannot tell (bytes no longer kept,
-    record too large to check). Second: where the block ends by its length (uncompressed only)."""
-    verdict = _frame_verdict(tape, start, gz)
-    return verdict if isinstance(verdict, tuple) else (verdict, None)
+class _Frame(NamedTuple):
+    """How a record ends (:func:`_framing`)."""
+
+    verdict: str | None
+    block_end: int | None = None  # offset where the block ends by its length (uncompressed)
+    record_end: int | None = None  # offset after the record (its member, or its closing line ends)
 
 
-def _frame_verdict(tape: _Tape, start: int, gz: bool) -> str | tuple[str, int] | None:
+def _framing(tape: _Tape, start: int) -> _Frame:
+    """How the record at ``start`` ends. Verdicts: ``"ok"`` where its ``Content-Length`` says
+    (the block is followed by the blank line that ends a record and, in record-at-time gzip, by
+    the end of its member or the next record in the same member); ``"length"`` elsewhere (the
+    length lies); ``"damaged"`` when its gzip member does not inflate or is cut off; ``"cut"``
+    when the stream ends inside its block (uncompressed); None: cannot tell (bytes no longer
+    kept, record too large to check, one gzip stream for many records)."""
     if start < tape.first_kept:
-        return None
+        return _Frame(None)
+    member_end = None
+    head = tape.peek(start, _PROBE_BYTES)
+    gz = head.startswith(GZIP_MAGIC)
+    if not (_is_member_start(head) if gz else head.startswith(b"WARC/")):
+        return _Frame(None)  # not a record start: one gzip stream for many records
     if gz:
         inflate = zlib.decompressobj(31)
         out = bytearray()
@@ -560,36 +570,44 @@ def _frame_verdict(tape: _Tape, start: int, gz: bool) -> str | tuple[str, int] |
                 if not data:
                     data = tape.peek(pos, 1 << 16)
                     if not data:
-                        return "damaged"  # the member is cut off
+                        return _Frame("damaged")  # the member is cut off
                     pos += len(data)
                 out += inflate.decompress(data, _FRAME_CHECK_BYTES + 1 - len(out))
                 if len(out) > _FRAME_CHECK_BYTES:
-                    return None
+                    return _Frame(None)
         except zlib.error:
-            return "damaged"
+            return _Frame("damaged")
+        member_end = pos - len(inflate.unused_data)
         record = bytes(out)
     else:
         record = tape.peek(start, MAX_HTTP_HEADER_BYTES)
     head_end = record.find(b"\r\n\r\n")
     if head_end < 0:
-        return None
+        return _Frame(None)
     length = _CONTENT_LENGTH.search(record, 0, head_end)
     if length is None:
-        return "length"
+        return _Frame("length")
     end = head_end + 4 + int(length.group(1))
     if gz:
         after = record[end:]
         tail = after.lstrip(b"\r\n")
         ok = end <= len(record) and len(after) - len(tail) >= 2 and (not tail or tail.startswith(b"WARC/"))
-        return "ok" if ok else "length"
+        return _Frame("ok" if ok else "length", None, member_end)
     if end > tape.first_kept + _KEEP_BYTES + _FRAME_CHECK_BYTES:
-        return None
+        return _Frame(None)
+    if not tape.peek(start + end - 1, 1):
+        return _Frame("cut", start + end)  # the stream ends inside the block
     after = tape.peek(start + end, 4)
-    ok = after.startswith((b"\r\n\r\n", b"\n\n")) or (len(after) < 4 and b"\r\n\r\n".startswith(after))
-    return ("ok" if ok else "length"), start + end
+    closing = 4 if after.startswith(b"\r\n\r\n") else 2 if after.startswith(b"\n\n") else None
+    if closing is None and len(after) < 4 and b"\r\n\r\n".startswith(after):
+        closing = len(after)  # the stream ends within the closing line ends
+    if closing is None:
+        return _Frame("length", start + end)
+    return _Frame("ok", start + end, start + end + closing)
 
 
 _VERSION_LINE = re.compile(rb"WARC/\d\.\d{1,3}\r?\n")
+_RECORD_START = re.compile(rb"\x1f\x8b\x08|WARC/\d")
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length:[ \t]*(\d+)[ \t]*\r?$")
 
 
@@ -618,8 +636,7 @@ def iter_warc_rows(stream: BinaryIO | Any, source: str, cfg: WarcConfig | None =
     if not head:
         yield _row(corrupt_id, None, source, None, SKIP_EMPTY_FILE)
         return
-    gz = head.startswith(GZIP_MAGIC[:2])
-    can_resync = gz or not head.startswith((ZSTD_MAGIC, LZ4_MAGIC))
+    can_resync = not head.startswith((ZSTD_MAGIC, LZ4_MAGIC))
     held: dict | None = None  # the last record's row, until the next record is read
     held_at = begin
     n_records = 0
@@ -650,20 +667,42 @@ def iter_warc_rows(stream: BinaryIO | Any, source: str, cfg: WarcConfig | None =
             scan_from = held_at = pos
             n_records += 1
             damaged = False
-            held = _safe_record_row(record, source, cfg, response_type)
+            try:
+                held = _record_row(record, source, cfg, response_type)
+            except BaseException as exc:  # fastwarc panics are BaseExceptions; see _is_panic
+                held = _bad_record_row(exc, record, source)
 
-        truncated = held is not None and held["skip"] == SKIP_TRUNCATED_RECORD
-        if failure is None and not (truncated or cfg.quirks_mode):
-            break  # the end of the stream
-        # checked before the scan for the next record, which releases the bytes it passes
-        frame, block_end = _framing(tape, held_at, gz) if failure is not None and held is not None else (None, None)
-        nxt = _next_record_start(tape, scan_from + 1, gz) if can_resync else None
-        if failure is None and nxt is None:
-            break  # a truncated last record, or the end in quirks mode
-        lied = held is not None and (held["skip"] == SKIP_BAD_CONTENT_LENGTH or frame == "length"
-                                     or (truncated and nxt is not None)
-                                     or (block_end is not None and nxt is not None and nxt < block_end))
-        explained = lied or frame == "damaged"
+        held_skip = held["skip"] if held is not None else None
+        if failure is None:
+            # The iterator ended: the end of the stream, unless the last record claims bytes past
+            # it or has no usable length (FastWARC then skips to the end without an error; the
+            # records it passed are read again), or quirks mode stopped at damage silently.
+            end = _framing(tape, held_at) if held is not None else _Frame(None)
+            frame = end.verdict
+            if held_skip == SKIP_BAD_CONTENT_LENGTH:  # or its header was cut off with the stream
+                frame = "cut" if frame in ("cut", "damaged") else "length"
+            elif held_skip == SKIP_TRUNCATED_RECORD:
+                frame = "cut"
+            elif frame == "ok" and end.record_end is not None and tape.peek(end.record_end, 64).strip(b" \t\r\n\x00"):
+                frame = "trailing"  # bytes after the last record that FastWARC stopped at silently
+            if frame in (None, "ok") and not cfg.quirks_mode:
+                break
+            nxt = _next_record_start(tape, scan_from + 1) if can_resync else None
+            if nxt is None and frame != "trailing":
+                if frame in ("cut", "damaged") and held_skip != SKIP_TRUNCATED_RECORD:
+                    held = _row(held["id"], held["url"], source, held["warc_date"], SKIP_TRUNCATED_RECORD)
+                elif frame == "length" and held_skip != SKIP_BAD_CONTENT_LENGTH:
+                    held = _row(held["id"], held["url"], source, held["warc_date"], SKIP_BAD_CONTENT_LENGTH)
+                break
+            lied = frame in ("length", "cut")
+            explained = lied or frame == "damaged"
+        else:
+            # checked before the scan for the next record, which releases the bytes it passes
+            frame, block_end, _ = _framing(tape, held_at) if held is not None else _Frame(None)
+            nxt = _next_record_start(tape, scan_from + 1) if can_resync else None
+            lied = held is not None and (held_skip == SKIP_BAD_CONTENT_LENGTH or frame == "length"
+                                         or (block_end is not None and nxt is not None and nxt < block_end))
+            explained = lied or frame == "damaged"
         if held is not None:
             if lied:  # the damage is this record's Content-Length; what follows is read again
                 held = _row(held["id"], held["url"], source, held["warc_date"], SKIP_BAD_CONTENT_LENGTH)
