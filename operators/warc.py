@@ -9,14 +9,17 @@ Damaged input never crashes a job and loses only what is damaged. When FastWARC 
 bytes (a truncated or garbled gzip member, garbage between records, a header it cannot
 parse), a ``corrupt_file`` row marks the damaged stretch and reading resumes at the next
 record start: the next gzip member that inflates to ``WARC/`` (record-at-time compression,
-WARC 1.1 Annex D) or, uncompressed, the next line that begins ``WARC/``. The bytes since the
-current record's start are kept for that (at most :data:`_KEEP_BYTES`), so records FastWARC had
-already buffered are not lost. A record whose ``Content-Length`` is not a number, or
+WARC 1.1 Annex D) or uncompressed version line (``WARC/1.0``), whichever comes first. The
+bytes since the current record's start are kept for that (at most :data:`_KEEP_BYTES`), so
+records FastWARC had already buffered are not lost. A record whose ``Content-Length`` is not a number, or
 disagrees with the record's framing (too short: the rest of its block follows where the next
 header should be; too long: its block runs into the next records), is ``bad_content_length``
 and the records it swallowed are read again. A file of zero bytes is ``empty_file``; one that
 holds no WARC record and does not begin like a WARC (``WARC/``, or a gzip member of one) is
-``not_warc``. :data:`FILE_PROBLEMS` are the reasons that describe a file, not a record.
+``not_warc``. When FastWARC ends without an error, the last record is checked against its
+framing too: one running past the end of the file is ``truncated_record``, and bytes left
+after it are damage (reading resumes if a record follows). :data:`FILE_PROBLEMS` are the
+reasons that describe a file, not a record.
 
 Format: ISO 28500 (WARC 1.0/1.1); HTTP body decoding per RFC 9112 section 7 (chunked) and
 RFC 9110 section 8.4 (Content-Encoding). Crawlers often store already-decoded bodies while
@@ -29,8 +32,8 @@ from __future__ import annotations
 import collections
 import gzip
 import io
-import re
 import logging
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -105,8 +108,8 @@ class WarcConfig:
     manifest_base: prefix that relative paths in Common Crawl ``warc.paths.gz``
         manifests are resolved against.
     quirks_mode: FastWARC's lenient header parsing. Off by default: in FastWARC 2.0.1 it
-        also ends a file silently at the first malformed bytes, where strict parsing
-        raises and the file's last row says ``corrupt_file``. Every shared real WARC
+        also ends a file silently at the first malformed bytes (the reader then looks for
+        further records itself, as after damage in strict mode). Every shared real WARC
         (ClueWeb09's WARC/0.18 quirks included) reads identically in both modes.
     split_min_bytes: when a run has fewer WARC files than 16 per task slot, ``.gz`` files
         are read in byte ranges of at least this size, each its own task, shrinking towards
