@@ -5,8 +5,13 @@ module has ``STAGE``, ``REASONS``, a frozen ``Config``, ``Stats``, ``measure``, 
 ``apply(table, cfg)``. A module may set ``DEFAULT_ON = False``: its stage is then off unless a
 recipe or config names it (stages that need a model, or that rewrite text).
 
+Order: the published heuristic rules first (cheap, and they see the text as extracted), then
+RefinedWeb's line corrections (which rewrite it), the count- and corpus-based rules, the
+model-based stages (they score only what survived), and PII masking last (as Dolma's mixer
+masks after every tagger has seen the original text).
+
 >>> list(FILTER_STAGES)
-['url', 'language', 'gopher_repetition', 'gopher_quality', 'c4', 'fineweb', 'token_outliers', 'perplexity', 'classifier']
+['url', 'language', 'gopher_repetition', 'gopher_quality', 'c4', 'fineweb', 'refinedweb_lines', 'dirty_words', 'token_outliers', 'perplexity', 'classifier', 'pii']
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ from types import ModuleType
 from operators.filters import (
     c4,
     classifier,
+    dirty_words,
     fineweb,
     gopher_quality,
     gopher_repetition,
     language,
     perplexity,
+    pii,
+    refinedweb,
     token_outliers,
     urls,
 )
@@ -32,9 +40,12 @@ FILTER_STAGES: dict[str, ModuleType] = {
     gopher_quality.STAGE: gopher_quality,
     c4.STAGE: c4,
     fineweb.STAGE: fineweb,
+    refinedweb.STAGE: refinedweb,
+    dirty_words.STAGE: dirty_words,
     token_outliers.STAGE: token_outliers,
     perplexity.STAGE: perplexity,
     classifier.STAGE: classifier,
+    pii.STAGE: pii,
 }
 
 ALL_REASONS: tuple[str, ...] = tuple(r for mod in FILTER_STAGES.values() for r in mod.REASONS)
