@@ -32,20 +32,33 @@ _NEXT_TAG = re.compile(r"<[a-zA-Z/!]")
 
 def repair_markup(html: str) -> str:
     """``html`` with unclosed raw-text elements and comments closed (see module doc); the
-    same string when nothing is unclosed."""
+    same string when nothing is unclosed. Linear in the page's length: the position reached
+    only moves forward, so each search resumes where the last one for the same string stopped
+    (a page of 20,000 unclosed ``<!--`` took 55 s when every search rescanned the rest)."""
     lower = html.lower()
     if lower.count("<!--") <= lower.count("-->") and all(
             lower.count("<" + name) <= lower.count("</" + name) for name in RAW_TEXT_ELEMENTS):
         return html  # every element and comment opened is closed as often (the usual page)
+    found: dict[str, int] = {}
+
+    def find(needle: str, pos: int) -> int:
+        """``lower.find(needle, pos)`` for a ``pos`` that never decreases between calls."""
+        hit = found.get(needle)
+        if hit is None or 0 <= hit < pos:
+            hit = found[needle] = lower.find(needle, pos)
+        return hit
+
     out: list[str] = []
     pos = 0
+    m = _OPEN.search(html)
     while True:
-        m = _OPEN.search(html, pos)
-        comment = lower.find("<!--", pos)
+        if m is not None and m.start() < pos:
+            m = _OPEN.search(html, pos)
+        comment = find("<!--", pos)
         if m is None and comment < 0:
             break
         if comment >= 0 and (m is None or comment < m.start()):
-            end = lower.find("-->", comment + 4)
+            end = find("-->", comment + 4)
             if end >= 0:
                 out.append(html[pos:end + 3])
                 pos = end + 3
@@ -56,7 +69,7 @@ def repair_markup(html: str) -> str:
             pos = stop
             continue
         name = m.group(1).lower()
-        end = lower.find(f"</{name}", m.end())
+        end = find(f"</{name}", m.end())
         if end >= 0:
             out.append(html[pos:end])
             pos = end

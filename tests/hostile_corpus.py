@@ -24,6 +24,8 @@ The classes (:data:`CLASSES`), one file each unless noted:
 - ``binary_as_html``: PNG, random bytes and NULs served as ``text/html``;
 - ``huge_page``: a 50 MB page (``huge=True``); ``long_line``: a 5 MB single-line page;
   ``deep_nesting``: 100,000 nested ``<div>``, ``<UL><LI>`` and ``<table>`` elements;
+  ``unclosed_markup``: 100,000 unclosed comments, ``<script>``, ``<noscript>`` and
+  ``<textarea>`` elements before the article (``operators/html_repair.py`` closes them);
 - ``nul_and_bad_bytes``: NUL bytes in the body, the URL and the HTTP headers, invalid UTF-8 and
   bad percent-escapes in URLs and headers;
 - ``revisit``: revisit, request and metadata records between responses;
@@ -47,8 +49,8 @@ UNDECODABLE_HTML = "undecodable_html"
 CLASSES = (
     "truncated_gzip_member", "gzip_garbage", "length_short", "length_long", "length_negative",
     "length_not_a_number", "length_long_at_end", "not_a_warc", "random_bytes", "empty", "charsets",
-    "utf16_shiftjis", "binary_as_html", "huge_page", "long_line", "deep_nesting", "nul_and_bad_bytes",
-    "revisit", "transfer_encodings", "no_http_headers",
+    "utf16_shiftjis", "binary_as_html", "huge_page", "long_line", "deep_nesting", "unclosed_markup",
+    "nul_and_bad_bytes", "revisit", "transfer_encodings", "no_http_headers",
 )
 
 HUGE_PAGE_BYTES = 50 * 1024 * 1024
@@ -301,6 +303,19 @@ def _deep_nesting(rng: random.Random) -> HostileFile:
     return b.file("deep-nesting.warc.gz")
 
 
+def _unclosed_markup(rng: random.Random) -> HostileFile:
+    b = _Builder("unclosed_markup")
+    b.valid()
+    for unit, name in (("<!--c<p>", "comment"), ("<script>s<p>", "script"), ("<noscript>n<p>", "noscript"),
+                       ("<textarea>a<div>", "textarea")):
+        rid, url = b.next_id()
+        marker = f"Article after unclosed {name} markup"
+        body = page(marker).replace(b"<body>", b"<body>" + unit.encode() * DEEP_NESTING)
+        b.add(warc_record(rid, url, http_response(body)), Expect(rid, contains=marker, url=url))
+    b.valid()
+    return b.file("unclosed-markup.warc.gz")
+
+
 def _nul_and_bad_bytes(rng: random.Random) -> HostileFile:
     b = _Builder("nul_and_bad_bytes")
     b.valid()
@@ -399,7 +414,7 @@ def build_corpus(seed: int = 0, *, huge: bool = True) -> list[HostileFile]:
     files += [_charsets(rng), _utf16_shiftjis(rng), _binary_as_html(rng)]
     if huge:
         files.append(_huge_page(rng))
-    files += [_long_line(rng), _deep_nesting(rng), _nul_and_bad_bytes(rng), _revisit(rng),
+    files += [_long_line(rng), _deep_nesting(rng), _unclosed_markup(rng), _nul_and_bad_bytes(rng), _revisit(rng),
               _transfer_encodings(rng), _no_http_headers(rng)]
     return files
 
