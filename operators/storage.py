@@ -96,6 +96,18 @@ class StorageConfig:
             raise ValueError(
                 f"StorageConfig.start_jitter_seconds must be >= 0, got {self.start_jitter_seconds}"
             )
+        if self.endpoint_url is not None and "@" in self.endpoint_url:
+            # user:password@ in the URL: refused, and never echoed (the AWS SDK would take the
+            # user as the host name and print it in every error; stats.json keeps this config)
+            from operators.config import ConfigError
+
+            scheme, sep, rest = self.endpoint_url.partition("://")
+            shown = f"{scheme}://{rest.rpartition('@')[2]}" if sep else "http://HOST:PORT"
+            raise ConfigError(
+                "storage.endpoint_url must not hold credentials (user:password@ before the host): "
+                f"set it to {shown} and give the credentials through the AWS credential chain "
+                "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ~/.aws/credentials or an instance role)"
+            )
         if self.endpoint_url is not None and urlparse(self.endpoint_url).scheme not in ("http", "https"):
             raise ValueError(
                 f"StorageConfig.endpoint_url must start with http:// or https://, got {self.endpoint_url!r}"
