@@ -51,8 +51,16 @@ Deviations from dolma:
 * dolma's ``pii_regex_with_counts_v2`` raises ``ZeroDivisionError`` on a text without words; here
   such a text simply has no PII.
 * dolma tags and masks in two passes (tagger writes attribute files, the Rust mixer reads them);
-  here one pass does both. ``benchmarks/parity_dolma.py`` measures span-level agreement with
-  dolma's own taggers on real text.
+  here one pass does both. ``benchmarks/parity_dolma.py`` runs dolma's taggers and mixer and this
+  stage on 4,479 texts (real pages, Q&A, Dolma's own samples, constructed edge cases): spans per
+  kind, counts, drop decisions and masked texts agree on all of them, for both variants.
+
+Speed: the three searches return exactly the matches of dolma's expressions (checked on random
+strings and the parity corpus) but only try where a match can start, so long runs (whitespace, a
+base64 chunk, ``?`` or ``.`` runs next to an ``@``) cost linear time; dolma's search is quadratic in
+them, and its v2 e-mail search cubic in a run of ``?`` (minutes for 10,000). On the parity corpus
+(7,800 characters per text on average) ``apply`` costs about 0.3 ms per document (v2) against
+1.0 ms for dolma's tagger alone.
 
 >>> s = measure("Write to jane.doe@example.org or call (555) 123-4567 today.", Config())
 >>> (s.emails, s.phones, s.ips, s.total)
@@ -104,6 +112,7 @@ _PHONE_START_RE = re.compile(r"(?<!\s)\s+(?=\(?\d)")
 _TOKEN_RE = re.compile(r"\S+")
 _EMAIL_LEAD = frozenset(".@,?!;:)(")
 _EMAIL_RUN_RE = re.compile(r"[.\s@,?!;:)(]+|[^.\s@,?!;:)(]+")
+_EMAIL_TAIL_RE = re.compile(r"@[^\s@,?!;:)(]+[.\s@,?!;:)(]?\s")
 _DOT_NONSPACE_RE = re.compile(r"\.\S")
 _PARAGRAPH_RE = re.compile(r"[^\n]*\n|[^\n]+$")
 _URL_RE = re.compile(r"(?i)\b(?:https?://|www\d{0,3}\.)\S")
@@ -129,7 +138,7 @@ class Config:
         context_window: characters either side of a phone/IP span searched for ``isbn``, ``doi``,
             ``#`` (v2 only; dolma: 100).
         skip_phones_with_urls: discard every phone span of a document that contains a URL (the rule
-            dolma v2 intended but never applied; False).
+            dolma v2 intended but never applied; either variant; False).
     """
 
     kinds: tuple[Literal["email", "phone", "ip"], ...] = ("email", "phone", "ip")
@@ -181,9 +190,11 @@ def _email_matches(text: str) -> Iterator[re.Match[str]]:
     A match is a run of lead characters (whitespace and ``.@,?!;:)(``), an address inside one
     whitespace-free chunk holding ``@``, then at most two characters. So only each such chunk, with
     the lead characters before it and two characters after it, is searched (touching regions merged).
-    Inside a region, when no match starts at a position, none starts anywhere else in the same
-    maximal run of lead (or of other) characters: a match there would extend to one starting at the
-    run's first position (by a longer lead, or a longer address). So a failed attempt skips the run.
+    A region where no ``@`` is followed by a domain and whitespace cannot hold a match and is
+    skipped. Inside a region, when no match starts at a position, none starts anywhere else in the
+    same maximal run of lead (or of other) characters: a match there would extend to one starting at
+    the run's first position (by a longer lead, or a longer address). So a failed attempt skips the
+    run.
     """
     regions: list[list[int]] = []
     for token in _TOKEN_RE.finditer(text):
@@ -200,6 +211,8 @@ def _email_matches(text: str) -> Iterator[re.Match[str]]:
             regions.append([start, end])
     last = 0
     for start, end in regions:
+        if _EMAIL_TAIL_RE.search(text, start, end) is None:
+            continue  # no "@" here is followed by a domain and whitespace: no match in this region
         pos = max(start, last)
         while pos < end:
             m = _EMAIL_RE.match(text, pos, end)
