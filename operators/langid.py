@@ -150,6 +150,11 @@ def model_path(model: str | None, fetch: bool = True) -> str:
     if model is None:
         return bundled_model_path()
     if "://" in model and not model.startswith("file://"):
+        if not model.startswith(("s3://", "s3a://")):
+            raise LanguageModelMissing(
+                f"extract.language.model = {model!r}: only a local path, file:// or s3:// URI is accepted; "
+                "raysift never downloads models: download it once and give its local path or an s3:// copy"
+            )
         if not fetch:
             return model
         from operators.classify.fasttext_model import local_model_path

@@ -234,6 +234,13 @@ def check_models(cfg: PipelineConfig) -> None:
     """Fail at start, before any input is read, when an enabled stage's model is missing: each
     model-based stage's ``check_models`` raises a ConfigError saying what to supply and where
     the publisher distributes it."""
+    lang = cfg.extract.language
+    if lang.backend == "fasttext" and lang.model and lang.model.startswith(("s3://", "s3a://")):
+        from operators import storage
+
+        if not storage.exists(lang.model, cfg.storage):
+            raise ConfigError(f"extract.language.model = {lang.model!r} does not exist; upload lid.176.bin or "
+                              "lid.176.ftz there, or remove the setting to use the lid.176.ftz shipped with raysift")
     for name, module, stage_cfg in enabled_filter_stages(cfg):
         if hasattr(module, "check_models"):
             try:

@@ -62,11 +62,12 @@ def version() -> str:
 def stem(uri: str) -> str:
     """The shard-name stem of an input (as ``writer.shard_name`` derives it).
 
-    >>> stem("s3://b/crawl/CC-MAIN-1.warc.gz"), stem("docs/part 1.jsonl.zst")
-    ('CC-MAIN-1', 'part_1')
+    >>> stem("s3://b/crawl/CC-MAIN-1.warc.gz"), stem("docs/part 1.jsonl.zst"), stem("in/.hidden.warc")
+    ('CC-MAIN-1', 'part_1', 'hidden')
     """
-    base = _SUFFIXES.sub("", posixpath.basename(uri.rstrip("/"))) or "documents"
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", base)[:80]
+    base = _SUFFIXES.sub("", posixpath.basename(uri.rstrip("/")))
+    # never a hidden name: listings (ours, Ray's, Spark's) skip names starting with "." or "_"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", base)[:80].lstrip("._-") or "documents"
 
 
 def _plain(value: Any) -> Any:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import posixpath
-import re
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,25 +23,25 @@ from operators.stats import BatchStats, stats_table
 # Columns that exist only between stages and never reach an output file.
 INTERNAL_COLUMNS = frozenset({"html", "http_charset", SKIP})
 
-_SUFFIXES = re.compile(r"(\.(warc|arc|wet|wat|jsonl|json|parquet|gz|zst|zstd|txt))+$", re.IGNORECASE)
 
 
 def shard_name(table: pa.Table) -> str:
-    """``<input stem>-<digest of ids>``: stable for the same batch of the same input.
+    """``<input stem>-<digest of ids>``: stable for the same batch of the same input
+    (the stem: :func:`operators.resume.stem`, sanitised, never hidden).
 
     >>> t = pa.table({"id": ["a", "b"], "source": ["s3://b/CC-MAIN-1.warc.gz", "x"]})
     >>> shard_name(t)
     'CC-MAIN-1-...'
     """
+    from operators.resume import stem
+
     sources = table.column(SOURCE) if SOURCE in table.column_names else None
     first = next((s for s in (sources.to_pylist() if sources is not None else []) if s), "documents")
-    stem = _SUFFIXES.sub("", posixpath.basename(first.rstrip("/"))) or "documents"
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:80]
     digest = hashlib.sha1()
     for value in table.column(ID).to_pylist():
         digest.update((value or "").encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
-    return f"{stem}-{digest.hexdigest()[:12]}"
+    return f"{stem(first)}-{digest.hexdigest()[:12]}"
 
 
 def stats_rows(table: pa.Table) -> pa.Table:

@@ -305,10 +305,6 @@ def test_document_ids_and_urls_only_feed_a_digest() -> None:
     assert shard_name(table) == _name_for("in/crawl.warc.gz", ["a"])
 
 
-@pytest.mark.xfail(strict=True, reason="needs operators/writer.py shard_name and operators/resume.py stem: a stem "
-                   "starting with '.' or '_' (inputs named '.x', '%2e...', 'über...', '日本...' give '_...') "
-                   "names a hidden shard that list_files, Ray's read_parquet and resume's partial-shard cleanup "
-                   "all skip; strip leading '.'/'_' from the stem (empty -> 'documents')")
 @pytest.mark.parametrize("source", ["%2e%2e%2f%2e%2e%2fx.warc.gz", "über-日本.warc.gz", ".hidden.warc.gz",
                                     "_x.jsonl", "..", "....warc.gz"])
 def test_shard_names_are_never_hidden_from_readers(source: str, tmp_path: Path) -> None:
@@ -439,9 +435,6 @@ def test_language_model_is_used_from_exactly_the_configured_path(tmp_path: Path)
     assert langid.model_path(None) == langid.BUNDLED_MODEL  # only when no model is configured
 
 
-@pytest.mark.xfail(strict=True, reason="needs operators/langid.py LanguageIdConfig.__post_init__: refuse a model "
-                   "URI whose scheme is not file:// or s3:// (today an https:// model passes the config and the "
-                   "start checks and fails on a worker, mid-run, with 'unsupported URI scheme')")
 @pytest.mark.parametrize("model", ["https://example.invalid/lid.176.bin", "http://127.0.0.1:1/lid.176.bin",
                                    "ftp://example.invalid/lid.176.bin"])
 def test_language_model_web_url_is_refused_at_start(model: str) -> None:
@@ -451,9 +444,6 @@ def test_language_model_web_url_is_refused_at_start(model: str) -> None:
         check_models(load_config({"base": "extract", "extract": {"language": {"model": model}}}))
 
 
-@pytest.mark.xfail(strict=True, reason="needs operators/recipe.py check_models (or a langid check_models it calls): "
-                   "check that an s3:// extract.language.model exists before any input is read, as the classifier "
-                   "stage does (today a missing one fails on the first worker that loads it)")
 def test_language_model_on_s3_that_is_missing_fails_at_start(moto_s3: S3Endpoint, s3_env) -> None:
     from operators.recipe import check_models
 
@@ -503,10 +493,6 @@ def test_classifier_missing_model_fails_at_start_without_fallback(tmp_path: Path
     assert local_model_path(f"file://{present}", str(cache)) == str(present)
 
 
-@pytest.mark.xfail(strict=True, reason="needs operators/classify/fasttext_model.py local_model_path: the cache of "
-                   "s3:// models is keyed by the URI alone, so a model replaced at the same URI (or any file put "
-                   "at <cache>/<sha1(uri)>-<name>) is loaded instead of the configured object; key the cache "
-                   "on the object's size and mtime/ETag too")
 def test_s3_model_cache_follows_the_configured_object(moto_s3: S3Endpoint, s3_env, tmp_path: Path) -> None:
     from operators.classify.fasttext_model import local_model_path
 

@@ -350,19 +350,26 @@ def train(positives: list[str], negatives: list[str], cfg: ClassifierConfig | No
 
 
 def local_model_path(uri: str, cache_dir: str | None = None) -> str:
-    """A local file holding the model at ``uri``; remote models are downloaded once into a cache."""
+    """A local file holding the model at ``uri``; remote models are downloaded once into a cache
+    (per user, mode 0700; an entry is reused only for the same object: URI, size and mtime)."""
     if not _is_remote(uri):
         path = uri[len("file://"):] if uri.startswith("file://") else uri
         if not os.path.exists(path):
             raise FileNotFoundError(f"model file {path!r} not found; train one with `raysift train-classifier`")
         return path
-    cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "raysift-models")
-    os.makedirs(cache_dir, exist_ok=True)
-    key = hashlib.sha1(uri.encode()).hexdigest()[:16]
-    local = os.path.join(cache_dir, f"{key}-{os.path.basename(uri.rstrip('/')) or 'model.bin'}")
-    if os.path.exists(local):
-        return local
+    cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), f"raysift-models-{os.getuid()}")
+    os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+    if os.stat(cache_dir).st_uid != os.getuid():
+        raise PermissionError(f"model cache {cache_dir!r} belongs to another user; set a cache_dir of your own")
     fs, path = _storage_resolve(uri)
+    info = fs.get_file_info(path)
+    if info.type.name != "File":
+        raise FileNotFoundError(f"model {uri!r} not found")
+    # keyed by the object's size and mtime too: a model replaced at the same URI is fetched again
+    key = hashlib.sha1(f"{uri}\0{info.size}\0{info.mtime_ns}".encode()).hexdigest()[:16]
+    local = os.path.join(cache_dir, f"{key}-{os.path.basename(uri.rstrip('/')) or 'model.bin'}")
+    if os.path.exists(local) and os.path.getsize(local) == info.size:
+        return local
     partial = f"{local}.tmp-{uuid.uuid4().hex}"
     try:
         with fs.open_input_stream(path) as src, open(partial, "wb") as dst:
