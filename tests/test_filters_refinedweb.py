@@ -92,6 +92,16 @@ def test_patterns_are_cut_from_short_lines():
     assert s.removed_words == 1 + 2 + 3 + 4 + 3
 
 
+def test_prefix_and_suffix_in_one_line_and_long_whitespace_runs():
+    cleaned, s = correct("login   Read more...\nitems in cart today is fine")
+    assert cleaned == "today is fine"
+    assert (s.edited_lines, s.removed_edited, s.removed_words) == (2, 1, 3 + 3)
+    start = time.process_time()
+    for line in ("read more" + " " * 200_000 + "x sign in", "x" + " " * 200_000 + "read more"):
+        correct(line)
+    assert time.process_time() - start < 1.0  # a regular expression with a leading \s* would be quadratic here
+
+
 def test_one_word_rule_comes_before_patterns():
     _, s = correct("Login")
     assert (s.removed_one_word, s.edited_lines) == (1, 0)

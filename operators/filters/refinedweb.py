@@ -166,7 +166,7 @@ def _counter_re(words: tuple[str, ...]) -> re.Pattern[str] | None:
 def _alternation(patterns: tuple[str, ...]) -> str:
     """Longest first; a word-character edge must not continue into a word (``login`` in ``logins``)."""
     parts = []
-    for p in sorted(set(patterns), key=len, reverse=True):
+    for p in sorted({p.strip() for p in patterns}, key=len, reverse=True):
         body = re.escape(p)
         if re.match(r"\w", p):
             body = r"(?<!\w)" + body
@@ -180,11 +180,13 @@ def _alternation(patterns: tuple[str, ...]) -> str:
 def _edit_re(prefix: tuple[str, ...], suffix: tuple[str, ...], anywhere: tuple[str, ...]) -> re.Pattern[str] | None:
     branches = []
     if prefix:
-        branches.append(rf"^(?:{_alternation(prefix)})\s*")
+        branches.append(rf"^(?:{_alternation(prefix)})")
+    # (?<!\s): whitespace before a pattern is taken from the start of its run only, so a long
+    # whitespace run is scanned once, not once per position (quadratic).
     if suffix:
-        branches.append(rf"\s*(?:{_alternation(suffix)})$")
+        branches.append(rf"(?<!\s)\s*(?:{_alternation(suffix)})$")
     if anywhere:
-        branches.append(rf"\s*(?:{_alternation(anywhere)})")
+        branches.append(rf"(?<!\s)\s*(?:{_alternation(anywhere)})")
     return re.compile("|".join(branches), re.IGNORECASE) if branches else None
 
 
@@ -225,7 +227,7 @@ def correct(text: str, cfg: Config) -> tuple[str, Stats]:
         if rule is None and edit is not None and len(words) <= cfg.max_words_for_patterns:
             folded_line = line.casefold()
             if any(p in folded_line for p in folded):  # a cheap test before the regular expression
-                edited = edit.sub("", line)
+                edited = edit.sub("", line).strip()
                 if edited != line:
                     counts["edited"] += 1
                     if _LETTER_RE.search(edited) is None:
