@@ -8,12 +8,14 @@ shingling and signatures of ``operators/dedup/minhash.py``, ``operators/langid.p
 ``operators/classify/fasttext_model.py``. Strings come from all of Unicode (hypothesis'
 ``text()``, which leaves out lone surrogates: Arrow and UTF-8 cannot hold them) and from
 text-like mixtures of words, punctuation, markup, LaTeX, CJK, RTL scripts, emoji, control
-characters and odd line breaks. 200 examples per property, no deadline.
+characters and odd line breaks. 200 examples per property (100 for the Arrow-heavy dedup
+ones), no deadline, derandomized unless ``RAYSIFT_HYPOTHESIS_RANDOM=1``.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +28,9 @@ from operators.dedup import minhash, normalize
 from operators.filters import c4, fineweb, gopher_quality, gopher_repetition, language, text, urls
 from operators.langid import LanguageIdConfig, detect_language, prose_text
 
+# Derandomized: CI sees the same examples every run; RAYSIFT_HYPOTHESIS_RANDOM=1 explores anew.
 settings.register_profile("raysift", max_examples=200, deadline=None,
+                          derandomize=os.environ.get("RAYSIFT_HYPOTHESIS_RANDOM", "") in ("", "0"),
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile("raysift")
 
@@ -167,8 +171,8 @@ def test_c4_measure_clean_and_decide(s, lang):
     assert stats.n_sentences >= stats.n_kept_lines
     kept = cleaned.split("\n") if cleaned else []
     assert len(kept) == stats.n_kept_lines
-    stripped = {line.strip() for line in s.splitlines()}
-    assert all(line in stripped for line in kept)
+    candidates = {c4._CITATION_RE.sub("", line.strip()) for line in s.splitlines()}  # citations ([12]) go
+    assert all(line in candidates for line in kept)
     assert c4.decide(stats, cfg) in set(c4.REASONS) | {None}
     assert isinstance(c4.normalize_language(lang, "en"), str)
 
@@ -286,7 +290,7 @@ def test_detect_language_any_string(backend):
 @given(any_text, st.integers(1, 500))
 def test_prose_text_is_one_short_line(s, max_chars):
     out = prose_text(s, max_chars)
-    assert len(out) <= max_chars and out == out.strip()
+    assert len(out) <= max_chars and out == out.lstrip()  # the cut may end on a space
     assert not any(c in out for c in "\n\r")
 
 
