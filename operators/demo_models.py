@@ -105,8 +105,8 @@ def build_demo_models(folder: str | Path, seed: int = 0) -> dict[str, Path]:
     rng = random.Random(seed)
     if len(flagged) < 20:  # the sample is mostly clean: mark clean sentences with listed words
         listed = [w.strip() for w in (BADWORDS_DIR / "en.txt").read_text(encoding="utf-8").splitlines()]
-        words = [w for w in listed if w.isalpha()][:50]
-        flagged += [f"{s} {rng.choice(words)}" for s in rng.sample(clean, min(len(clean), 200))]
+        words = [w for w in listed if w.isalpha()]
+        flagged += [f"{s} {' '.join(rng.sample(words, 3))}" for s in rng.sample(clean, min(len(clean), 1000))]
     for kind in ("toxic", "nsfw"):
         train(flagged, clean, small("toxicity" if kind == "toxic" else "nsfw"), str(out[kind]))
     _write_ut1(out["ut1"], adult_hosts)

@@ -79,3 +79,102 @@ def test_ccnet_buckets_each_language_at_its_30th_and_60th_percentile(ray_local, 
     assert all(r["perplexity"] is not None for r in kept if r["language"] == "en")
     assert {r["language"] for r in kept if r["perplexity"] is None} <= {r["language"] for r in kept} - {"en"}
     assert set(stats["rejected"]) <= {"paragraph_dedup_empty", "language_low_score", "empty_text"}
+
+
+# ---------------------------------------------------------------- documents the stages must act on
+# The bundled sample holds no PII, toxic sentences or dirty words, so the runs below add a small
+# JSONL file of real page texts (../shared/data) with such content inserted, whose fate is known.
+
+def _extra_documents(tmp: Path) -> Path:
+    from tests.lm_fixtures import shared_texts
+
+    texts = [t for t in shared_texts(200) if 3_000 <= len(t) <= 8_000 and t.isascii()][:5]
+    if len(texts) < 5:
+        pytest.skip("../shared/data is absent: the PII / toxicity / dirty-word documents are built from it")
+    pii_few = texts[0] + "\nWrite to jane.doe@example.com or call 555-123-4567 for the full report.\n"
+    pii_many = texts[1] + "\n" + "\n".join(f"Reviewer {i}: reviewer{i}@example.org." for i in range(7)) + "\n"
+    flagged = texts[2] + "\nThat last comment was porn, nude sex and xxx spam, so the moderators removed it.\n"
+    dirty = texts[3] + "\n" + " ".join(["porn sex xxx nude"] * 30) + ".\n"
+    rows = [{"id": "pii-few", "text": pii_few, "url": "https://example.com/a"},
+            {"id": "pii-many", "text": pii_many, "url": "https://example.com/b"},
+            {"id": "flagged", "text": flagged, "url": "https://example.com/c"},
+            {"id": "dirty", "text": dirty, "url": "https://example.com/d"},
+            {"id": "plain", "text": texts[4], "url": "https://example.com/e"}]
+    path = tmp / "extra.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _run_with_extra(name: str, models: Path, out: Path, tmp: Path):
+    from operators.pipeline import run_pipeline
+
+    cfg = load_recipe(name, [f"models_dir={models}"])
+    inputs = [str(p) for p in sample_path()] + [str(_extra_documents(tmp))]
+    stats = run_pipeline(cfg, inputs, str(out), log=lambda _: None)
+    kept, rejected = _rows(out / "documents"), _rows(out / "rejected")
+    assert stats["documents_in"] == len(kept) + len(rejected) == stats["documents_out"] + sum(stats["rejected"].values())
+    assert kept, f"recipe {name} kept nothing"
+    return stats, {r["id"]: r for r in kept}, {r["id"]: r for r in rejected}
+
+
+def test_refinedweb_blocklist_and_line_corrections(ray_local, models, tmp_path):
+    stats, kept, rejected = _run("refinedweb", models, tmp_path)
+    from operators.demo_models import DEMO_FILES
+    from operators.filters.urls import host_of, iter_blocklist
+
+    blocked = set(iter_blocklist(str(models / DEMO_FILES["ut1"]), ("adult",)))
+    assert blocked
+    for r in rejected:  # every page of a listed host is rejected by the URL stage (or earlier)
+        if host_of(r["url"]) in blocked:
+            assert r["reason"] == "url_blocked_domain"
+    assert stats["rejected"]["url_blocked_domain"] == sum(host_of(r["url"]) in blocked for r in rejected)
+    assert all(host_of(r["url"]) not in blocked for r in kept)
+    assert any(r["refinedweb_removed_words"] for r in kept), "line corrections removed nothing"
+    assert all(r["refinedweb_removed_ratio"] <= 0.05 for r in kept)
+    assert all(r["reason"] == "refinedweb_too_much_removed" for r in rejected if (r.get("refinedweb_removed_ratio") or 0) > 0.05)
+    assert stats["rejected"].get("fuzzy_duplicate", 0) > 0 and stats["rejected"].get("exact_duplicate_url", 0) > 0
+
+
+def test_dclm_keeps_the_top_ten_percent_by_the_classifier(ray_local, models, tmp_path):
+    stats, kept, rejected = _run("dclm", models, tmp_path)
+    (cut,) = stats["corpus_cuts"]["dclm_score"]["cuts"]["*"]
+    below = [r for r in rejected if r["reason"] == "classifier_below_top_percent"]
+    scored = len(below) + sum(1 for r in rejected if r["reason"] in ("paragraph_dedup_empty", "exact_duplicate_url",
+                                                                      "exact_duplicate_text", "fuzzy_duplicate")) + len(kept)
+    assert abs(len(below) / scored - 0.9) < 0.02  # the cut is taken before dedup removes a few more
+    assert all(r["dclm_score"] > cut for r in kept) and all(r["dclm_score"] <= cut for r in below)
+
+
+def test_dolma_masks_pii_removes_flagged_sentences_and_buckets(ray_local, models, tmp_path):
+    stats, kept, rejected = _run_with_extra("dolma", models, tmp_path / "out", tmp_path)
+    few = kept["pii-few"]
+    assert few["pii_emails"] == 1 and few["pii_phones"] == 1
+    assert "jane.doe@example.com" not in few["text"] and "|||EMAIL_ADDRESS|||" in few["text"]
+    assert "|||PHONE_NUMBER|||" in few["text"]
+    assert rejected["pii-many"]["reason"] == "pii_too_many" and rejected["pii-many"]["pii_total"] > 5
+    flagged = kept["flagged"]
+    assert flagged["dolma_toxic_masked"] + flagged["dolma_nsfw_masked"] >= 1
+    assert "moderators removed it" not in flagged["text"]
+    assert kept["plain"]["dolma_toxic_masked"] == 0 and kept["plain"]["pii_total"] == 0
+    assert set(stats["corpus_cuts"]["perplexity"]["cuts"]) == {"en"}
+    assert {r.get("perplexity_bucket") for r in kept.values() if r["language"] == "en"} == {"head", "middle", "tail"}
+
+
+def test_llama3_web_dirty_words_outliers_and_quality_classifier(ray_local, models, tmp_path):
+    stats, kept, rejected = _run_with_extra("llama3-web", models, tmp_path / "out", tmp_path)
+    assert rejected["dirty"]["reason"] in ("dirty_words_too_many", "dirty_words_too_dense")
+    assert rejected["dirty"]["dirty_words_count"] >= 30
+    assert stats["rejected"].get("token_outliers_top_percent", 0) >= 1
+    (cut,) = stats["corpus_cuts"]["token_outliers_kl"]["cuts"]["*"]
+    assert all(r["token_outliers_kl"] is None or r["token_outliers_kl"] <= cut for r in kept.values())
+    assert all(r["llama3_quality_score"] >= 0.25 for r in kept.values())
+    low = [r for r in rejected.values() if r["reason"] == "classifier_low_score"]
+    assert low and all(r["llama3_quality_score"] < 0.25 for r in low)
+
+
+def test_arctic_drops_the_perplexity_tail(ray_local, models, tmp_path):
+    stats, kept, rejected = _run("arctic", models, tmp_path)
+    assert {r["perplexity_bucket"] for r in kept if r["perplexity_bucket"]} == {"head", "middle"}
+    tail = [r for r in rejected if r["reason"] == "perplexity_bucket_tail"]
+    high = stats["corpus_cuts"]["perplexity"]["cuts"]["en"][1]
+    assert tail and all(float(np.float32(r["perplexity"])) > high for r in tail)
