@@ -26,7 +26,7 @@ from operators import storage
 from operators.config import to_dict
 from operators.recipe import PipelineConfig, check_models, enabled_filter_stages, stage_reasons
 from operators.schema import LANGUAGE, TEXT, alive_mask, with_reason
-from operators.stats import BatchStats, check_accounting, funnel
+from operators.stats import BatchStats, check_accounting, check_readable, funnel
 from operators.writer import write_shards, write_work_shard
 
 WORK_DIR = "_work"
@@ -342,6 +342,7 @@ def run_pipeline(
         else:
             totals = BatchStats()
         totals.skipped = first.skipped
+        totals.file_problems = first.file_problems
         storage.delete_dir(storage.join(output, WORK_DIR), cfg.storage)
     wall = time.time() - start
     rejected = dict(sorted(totals.rejected.items(), key=lambda kv: -kv[1]))
@@ -351,6 +352,7 @@ def run_pipeline(
         "documents_out": totals.documents_out,
         "rejected": rejected,
         "records_skipped": dict(totals.skipped),
+        "file_problems": totals.files_with_problems(),
         "stages": funnel(documents_in, rejected, stage_reasons(cfg)),
         "languages": dict(totals.languages.most_common()),
         "length_histogram": totals.length_histogram,
@@ -365,6 +367,8 @@ def run_pipeline(
         **extra,
     }
     write_outputs(stats, output, cfg.storage)
+    # before the run is marked finished: a rerun must not report "nothing to do" and exit 0
+    check_readable(documents_in, stats["records_skipped"], stats["file_problems"], len(files))
     if ledger_obj is None:
         resume.finish(output, cfg.storage)
     else:
@@ -385,7 +389,7 @@ def _merge_stats_by_source(ds) -> dict[str, BatchStats]:
 
 def _empty_stats(cfg: PipelineConfig, wall: float) -> dict[str, Any]:
     return {
-        "documents_in": 0, "documents_out": 0, "rejected": {}, "records_skipped": {}, "stages": [],
+        "documents_in": 0, "documents_out": 0, "rejected": {}, "records_skipped": {}, "file_problems": {}, "stages": [],
         "languages": {}, "length_histogram": [], "wall_time_s": round(wall, 3), "documents_per_s": 0.0,
         "inputs": {"warc_files": 0, "document_files": 0}, "config": to_dict(cfg),
     }

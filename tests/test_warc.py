@@ -116,28 +116,28 @@ def test_truncated_file_does_not_crash(tmp_path):
         rows = _rows(path)
         assert len(rows) < full
         # a cut ends in a truncated record or a corrupt-file row, never silently
-        assert rows[-1]["skip"] in (warc.SKIP_TRUNCATED_RECORD, warc.SKIP_CORRUPT_FILE), cut
+        assert rows[-1]["skip"] in (warc.SKIP_TRUNCATED_RECORD, warc.SKIP_CORRUPT_FILE, warc.SKIP_EMPTY_FILE), cut
         assert all(r["source"] == str(path) for r in rows)
     rows = _rows(tmp_path / f"cut-{len(data) // 2}.warc.gz")
     assert _counts(rows)["document"] > 10
 
 
-def test_garbage_gives_one_corrupt_file_row():
-    for data in (b"hello world\n" * 100, gzip.compress(b"not a warc\r\n" * 50), os.urandom(4096), b""):
+def test_garbage_gives_one_not_warc_row_and_an_empty_file_one_empty_file_row():
+    cases = [(b"hello world\n" * 100, warc.SKIP_NOT_WARC), (gzip.compress(b"not a warc\r\n" * 50), warc.SKIP_NOT_WARC),
+             (random.Random(0).randbytes(4096), warc.SKIP_NOT_WARC), (b"", warc.SKIP_EMPTY_FILE)]
+    for data, reason in cases:
         for quirks in (True, False):
             rows = list(iter_warc_rows(io.BytesIO(data), "mem://x", WarcConfig(quirks_mode=quirks)))
-            assert [r["skip"] for r in rows] == [warc.SKIP_CORRUPT_FILE]
+            assert [r["skip"] for r in rows] == [reason]
             assert rows[0]["id"] == "mem://x#corrupt"
 
 
 def test_garbage_after_records_keeps_the_records():
     html = b"<html><body>ok</body></html>"
     good = _synthetic_warc(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + html)
-    strict = list(iter_warc_rows(io.BytesIO(good + b"garbage" * 100 + good), "m"))
-    assert [r["skip"] for r in strict] == [None, warc.SKIP_CORRUPT_FILE]
-    # quirks mode stops silently at the garbage (FastWARC 2.0.1): no crash, first record kept
-    lenient = list(iter_warc_rows(io.BytesIO(good + b"garbage" * 100 + good), "m", WarcConfig(quirks_mode=True)))
-    assert [r["skip"] for r in lenient][:1] == [None]
+    for quirks in (False, True):  # the reader resumes at the next record after the garbage
+        rows = list(iter_warc_rows(io.BytesIO(good + b"garbage" * 100 + good), "m", WarcConfig(quirks_mode=quirks)))
+        assert [r["skip"] for r in rows] == [None, warc.SKIP_CORRUPT_FILE, None]
 
 
 def _synthetic_warc(http_block: bytes, uri: str = "http://example.com/") -> bytes:
