@@ -11,6 +11,7 @@ use (:mod:`operators.demo_models`), to try them with ``--set models_dir=DIR``.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from importlib import resources
 from typing import Any
@@ -22,6 +23,52 @@ def describe(name: str) -> str:
     """The one-line description of a bundled recipe: the first line of its file's header comment."""
     first = (resources.files("recipes") / f"{name}.yaml").read_text().splitlines()[0].lstrip("#").strip()
     return first[len(name) + 1:].strip() if first.startswith(f"{name}:") else first
+
+
+_ITEM = re.compile(r"^(\d+)\. (.*)$")
+
+
+def _header(name: str) -> list[str]:
+    lines = []
+    for line in (resources.files("recipes") / f"{name}.yaml").read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].strip())
+    return lines
+
+
+def provenance_markdown() -> str:
+    """docs/recipes.md: every recipe's stage-by-stage provenance table, from the recipe files'
+    header comments (so the docs cannot drift from the recipes)."""
+    from operators.recipe import recipe_names
+
+    out = ["# Recipes: where each stage comes from", "",
+           "Generated from the header comment of each file in `recipes/` by `raysift recipes docs`; "
+           "`raysift recipes show NAME` prints a recipe's resolved settings.", ""]
+    for name in recipe_names():
+        header = _header(name)
+        out += [f"## `{name}`", "", describe(name), ""]
+        items: list[list[str]] = []
+        prose: list[str] = []
+        for line in header[1:]:
+            match = _ITEM.match(line)
+            if match:
+                items.append([match.group(1), match.group(2)])
+            elif items and line:
+                items[-1][1] += " " + line
+            elif line:
+                prose.append(line)
+        if prose:
+            out += [" ".join(prose), ""]
+        if items:
+            out += ["| # | stage (source) | what raysift runs, and deviations |", "|---|---|---|"]
+            for number, text in items:
+                stage, sep, rest = text.partition(": ")
+                if not sep:
+                    stage, rest = text, ""
+                out.append(f"| {number} | {stage.replace('|', '/')} | {rest.replace('|', '/')} |")
+            out.append("")
+    return "\n".join(out)
 
 
 def _first_line(doc: str | None) -> str:
@@ -103,11 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo-models", help="write small stand-ins for the published models the recipes use, "
                                               "trained from the bundled sample (for trying recipes, not for real data)")
     demo.add_argument("folder", metavar="DIR", help="where to write them; then run with --set models_dir=DIR")
+    sub.add_parser("docs", help="print every recipe's stage-by-stage provenance table (docs/recipes.md)")
     args = p.parse_args(argv)
 
     def go() -> int:
         from operators.recipe import recipe_names
 
+        if args.action == "docs":
+            sys.stdout.write(provenance_markdown())
+            return 0
         if args.action == "demo-models":
             from operators.demo_models import build_demo_models
 

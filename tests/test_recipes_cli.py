@@ -83,3 +83,16 @@ def test_run_cli_reports_bad_set_without_traceback(tmp_path):
     out = _cli("run", "--recipe", "gopher", "--set", "filters.gopher_quality.min_words=lots", "--output", str(tmp_path / "o"))
     assert out.returncode == 2
     assert "min_words must be an integer" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_docs_recipes_md_is_generated_from_the_recipe_files():
+    from pathlib import Path
+
+    from jobs.recipes import provenance_markdown
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "recipes.md"
+    assert docs.read_text() == provenance_markdown(), "regenerate with: raysift recipes docs > docs/recipes.md"
+    for name in ("ccnet", "refinedweb", "dclm", "dolma", "llama3-web", "arctic"):
+        section = provenance_markdown().split(f"## `{name}`")[1].split("\n## ")[0]
+        rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| #")]
+        assert len(rows) >= 4, f"recipe {name} lacks its stage-by-stage provenance table"
