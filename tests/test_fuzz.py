@@ -239,6 +239,7 @@ def _run(target, budget: float) -> tuple[int, Counter]:
     return n, outcomes
 
 
+@pytest.mark.fault_case('fuzzing', 'seeded mutations of real WARC records (byte flips, cuts, splices)', 'no exception escapes; every record accounted for')
 def test_fuzz_warc_reader(seeds):
     n, outcomes = _run(lambda rng: _check_warc(*_warc_case(rng, seeds["members"])), BUDGET_S * 0.6)
     print(f"{n} WARC cases: {dict(outcomes.most_common())}")
@@ -247,6 +248,7 @@ def test_fuzz_warc_reader(seeds):
         assert outcomes["document"] and outcomes[warc.SKIP_CORRUPT_FILE] and outcomes[warc.SKIP_BAD_CONTENT_LENGTH]
 
 
+@pytest.mark.fault_case('fuzzing', 'seeded mutations of real HTML pages', 'no exception escapes; text or a named reason')
 def test_fuzz_html_extraction(seeds):
     n, outcomes = _run(lambda rng: Counter([_check_html(_html_case(rng, seeds["pages"]))]), BUDGET_S * 0.4)
     print(f"{n} HTML cases: {dict(outcomes.most_common())}")

@@ -93,6 +93,7 @@ def test_corpus_has_every_class_and_valid_records_around_the_damage(corpus):
     assert [f.data for f in build_corpus(seed=0, huge=False)] == [f.data for f in corpus if f.cls != "huge_page"]
 
 
+@pytest.mark.fault_case('hostile input', '{param}', 'every valid record is read and processed; the damage is a named, counted reason; no exception escapes')
 @pytest.mark.parametrize("cls", CLASSES)
 def test_reader_names_every_row(corpus, cls):
     """Every row the reader yields is the expected record with the expected skip reason, in file
@@ -126,6 +127,7 @@ def test_byte_ranges_read_the_damage_like_the_whole_file(corpus, cls):
             assert _shape(rows, f.name) == whole, (f.name, pieces)
 
 
+@pytest.mark.fault_case('hostile input', '{param}', 'every valid record is read and processed; the damage is a named, counted reason; no exception escapes')
 @pytest.mark.parametrize("cls", CLASSES)
 def test_extraction_keeps_every_valid_record_and_names_the_rest(corpus, cls):
     """The reader's table through ``extract_batch``: each valid record's text holds its marker,
@@ -283,6 +285,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.fault_case('hostile input', '50 MB page, 5 MB single line, 100,000-deep nesting, 100,000 unclosed comments', 'read and extracted within the memory and CPU bounds the test states')
 def test_memory_and_time_bounds(corpus, tmp_path):
     """See the module docstring for the bounds; the numbers are printed for the record."""
     written = {}
@@ -348,6 +351,7 @@ def _parquet_rows(folder: Path) -> list[dict]:
     return [r for f in sorted(folder.glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
 
 
+@pytest.mark.fault_case('hostile input', 'every hostile class in one `raysift run`', 'exit 0; accounting holds; damaged files listed by name in stats.json')
 @pytest.mark.ray
 def test_run_over_the_hostile_corpus_accounts_for_everything(hostile_run):
     code, out, files = hostile_run
@@ -376,6 +380,7 @@ def test_run_over_the_hostile_corpus_accounts_for_everything(hostile_run):
         "empty.warc.gz", "random-bytes.warc.gz", "page-named-like.warc", "truncated-gzip-member.warc.gz"}
 
 
+@pytest.mark.fault_case('hostile input', 'no readable input at all', 'exit 2, the error names each file and its problem')
 @pytest.mark.ray
 def test_run_where_nothing_can_be_read_exits_non_zero(hostile_run, tmp_path, capsys):
     from jobs.pipeline import main

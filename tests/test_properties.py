@@ -23,6 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.fault_case("property tests", "any string into every normaliser, tokenizer and filter",
+                                     "no exception; scores in their documented range")
+
 from operators.classify.fasttext_model import format_line, preprocess
 from operators.dedup import minhash, normalize
 from operators.filters import c4, fineweb, gopher_quality, gopher_repetition, language, text, urls

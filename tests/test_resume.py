@@ -147,6 +147,7 @@ def _kill_after_first_wave(cmd: list[str], out: Path, marker: str) -> int:
     return len(list(done_dir.glob("*.json")))
 
 
+@pytest.mark.fault_case('driver and node loss', 'driver and its Ray SIGKILLed mid-run ({param} recipe), same command rerun', 'resumes; documents, rejected and stats counts identical to an undisturbed run')
 @pytest.mark.ray
 @pytest.mark.parametrize("recipe", ["fineweb", "default"])  # streamed shards; annotated shards + global dedup
 def test_killed_driver_rerun_resumes_to_the_undisturbed_output(crawl, tmp_path, recipe):

@@ -181,6 +181,7 @@ def test_the_leak_search_finds_a_secret_in_every_form_it_may_take(tmp_path: Path
     f"http://{FAKE_KEY}@127.0.0.1:9000",
     f"{FAKE_KEY}:{FAKE_SECRET}@127.0.0.1:9000",
 ])
+@pytest.mark.fault_case('security', 'credentials inside endpoint_url', 'refused at start without echoing them')
 def test_endpoint_url_with_credentials_is_refused_without_echoing_them(url: str) -> None:
     with pytest.raises(ConfigError) as info:
         StorageConfig(endpoint_url=url)
@@ -279,6 +280,7 @@ def _name_for(source: str, ids: list[str] | None = None) -> str:
     return shard_name(pa.table({"id": ids, "source": [source] * len(ids)}))
 
 
+@pytest.mark.fault_case('security', 'hostile input name {param}', 'shard names plain ([A-Za-z0-9._-]), inside the output folder')
 @pytest.mark.parametrize("source", HOSTILE_NAMES)
 def test_shard_names_from_hostile_input_names_are_plain_and_stay_in_the_output_folder(source: str) -> None:
     name = _name_for(source)
@@ -326,6 +328,7 @@ UNSAFE_YAML = {
 }
 
 
+@pytest.mark.fault_case('security', 'unsafe YAML tag {param}', 'refused with a clear error; nothing executes')
 @pytest.mark.parametrize("kind", sorted(UNSAFE_YAML))
 def test_unsafe_yaml_tags_are_refused_and_nothing_runs(kind: str, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
@@ -435,6 +438,7 @@ def test_language_model_is_used_from_exactly_the_configured_path(tmp_path: Path)
     assert langid.model_path(None) == langid.BUNDLED_MODEL  # only when no model is configured
 
 
+@pytest.mark.fault_case('security', 'a model given as a web URL ({param})', 'refused at start: models come only from a path, file:// or s3://')
 @pytest.mark.parametrize("model", ["https://example.invalid/lid.176.bin", "http://127.0.0.1:1/lid.176.bin",
                                    "ftp://example.invalid/lid.176.bin"])
 def test_language_model_web_url_is_refused_at_start(model: str) -> None:
@@ -551,6 +555,7 @@ def s3_runs(ceph_s3: S3Endpoint, crawl: list[Path], tmp_path_factory: pytest.Tem
     return {"bucket": bucket, "client": client, "runs": runs, "local_root": local_root}
 
 
+@pytest.mark.fault_case('security', 'runs on S3 with known credentials', "no credential in stdout/stderr, stats.json, report.html, output objects or Ray's logs")
 @pytest.mark.ray
 def test_successful_runs_on_s3_leak_no_credential_anywhere(ceph_s3: S3Endpoint, s3_runs: dict[str, Any]) -> None:
     secrets = (ceph_s3.access_key, ceph_s3.secret_key)
@@ -637,6 +642,7 @@ FAILURE_NAMED = {  # case -> (what the error must name, the fix printed under it
 }
 
 
+@pytest.mark.fault_case('security', 'failing S3 runs ({param})', 'exit 2 with the error and its fix, no credential anywhere')
 @pytest.mark.ray
 @pytest.mark.parametrize("case", sorted(FAILURE_NAMED))
 def test_failing_runs_on_s3_say_why_and_leak_no_credential(case: str, failed_runs, s3_runs: dict[str, Any]) -> None:
@@ -672,6 +678,7 @@ def cluster_with_credentials(ceph_s3: S3Endpoint, request: pytest.FixtureRequest
                 os.environ[k] = v
 
 
+@pytest.mark.fault_case('security', 'a job on a multi-node cluster', "no credential in job logs or the cluster's session logs")
 @pytest.mark.ray
 def test_job_on_a_multinode_cluster_leaks_no_credential(ceph_s3: S3Endpoint, s3_runs: dict[str, Any],
                                                         cluster_with_credentials) -> None:
