@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--id-column", default="id")
     p.add_argument("--text-column", default="text")
     p.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace what DST holds; without it a finished dedup in DST is kept and a dedup with "
+                        "another config or other inputs is refused")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
 
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         dedup_cfg = DedupConfig(exact=None, fuzzy=mh)
         input_cfg = dataclasses.replace(InputConfig(), id_column=args.id_column, text_column=args.text_column)
         init_ray(args.address, quiet=args.quiet)
-        stats = run_dedup(args.input, args.output, dedup_cfg, input_cfg)
+        stats = run_dedup(args.input, args.output, dedup_cfg, input_cfg, overwrite=args.overwrite)
         print(summary_table(stats))
         fz = stats.get("fuzzy_dedup", {})
         if fz:

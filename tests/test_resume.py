@@ -177,3 +177,26 @@ def test_killed_driver_rerun_resumes_to_the_undisturbed_output(crawl, tmp_path, 
     assert noop.returncode == 0 and "already holds this finished run" in noop.stdout + noop.stderr
     refused = _run(_command(recipe, crawl, out, "--set", "filters.language.min_score=0.5"), f"{tmp_path}-refused")
     assert refused.returncode == 2 and "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.ray
+@pytest.mark.fault_case("driver and node loss", "`raysift dedup` rerun over its own output",
+                        "a finished dedup is kept, another config refused, --overwrite redoes it")
+def test_dedup_rerun_is_kept_refused_or_overwritten(tmp_path):
+    docs = tmp_path / "docs.jsonl"
+    base = "the quick brown fox jumps over the lazy dog while the cat sleeps in the warm sun " * 3
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": base + ("" if i % 2 else f"extra words {i}")}) + "\n"
+                            for i in range(20)))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "jobs.dedup", "--input", str(docs), "--output", str(out), "--quiet"]
+    first = _run(cmd, f"{tmp_path}-1")
+    assert first.returncode == 0, first.stderr[-2000:]
+    stats = json.loads((out / "stats.json").read_text())
+    again = _run(cmd, f"{tmp_path}-2")
+    assert again.returncode == 0 and "already holds this finished dedup" in again.stdout + again.stderr
+    assert json.loads((out / "stats.json").read_text()) == stats
+    refused = _run([*cmd, "--threshold", "0.5"], f"{tmp_path}-3")
+    assert refused.returncode == 2 and "different setting 'dedup.fuzzy.threshold'" in refused.stderr
+    redone = _run([*cmd, "--threshold", "0.5", "--overwrite"], f"{tmp_path}-4")
+    assert redone.returncode == 0, redone.stderr[-2000:]
+    assert json.loads((out / "stats.json").read_text())["config"]["fuzzy"]["threshold"] == 0.5

@@ -191,8 +191,17 @@ def run_dedup(
     input_cfg,
     storage_cfg: storage.StorageConfig | None = None,
     partitions: int | None = None,
+    *,
+    overwrite: bool = False,
+    log=print,
 ) -> dict[str, Any]:
-    """``raysift dedup``: a document corpus in, ``documents/`` + ``duplicates/`` + stats out."""
+    """``raysift dedup``: a document corpus in, ``documents/`` + ``duplicates/`` + stats out.
+
+    The output records what it was started with (:mod:`operators.resume`): rerunning the same
+    command after it finished does nothing; after an interruption the dedup is redone whole (its
+    stages are global: nothing of an unfinished one can be kept); another config or other inputs
+    are refused unless ``overwrite``.
+    """
     import json
     import time
 
@@ -209,7 +218,14 @@ def run_dedup(
             f"raysift dedup reads document files (Parquet/JSONL with id and text), got WARC files such as "
             f"{plan.warc_files[0]!r}; run `raysift run` on crawls (fuzzy dedup is part of its default recipe)"
         )
-    for sub in ("documents", "duplicates"):
+    from operators import resume
+
+    state = resume.open_run(output, {"dedup": dedup_cfg, "input": input_cfg}, plan.document_files, storage_cfg,
+                            overwrite=overwrite, clear=("documents", "duplicates"), log=lambda _: None)
+    if state.complete:
+        log(f"raysift: {output} already holds this finished dedup; nothing to do (give --overwrite to run it again)")
+        return json.loads(storage.read_bytes(storage.join(output, "stats.json"), storage_cfg))
+    for sub in ("documents", "duplicates"):  # an interrupted dedup is redone whole
         storage.delete_dir(storage.join(output, sub), storage_cfg)
     ds = io.read_documents(plan.document_files, input_cfg, storage_cfg)
     size = input_bytes(plan.document_files, storage_cfg)
@@ -241,4 +257,5 @@ def run_dedup(
     }
     storage.write_bytes_atomic(storage.join(output, "stats.json"), json.dumps(stats, indent=2, default=str).encode(), storage_cfg)
     storage.write_bytes_atomic(storage.join(output, "report.html"), render_report(stats, "raysift dedup").encode(), storage_cfg)
+    resume.finish(output, storage_cfg)
     return stats
