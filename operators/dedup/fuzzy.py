@@ -279,7 +279,7 @@ def fuzzy_dedup(ds, cfg: MinHashConfig) -> tuple:
         return _from_arrow(DUPLICATES_SCHEMA.empty_table()).materialize(), stats
 
     edges = candidate_edges(sigs, cfg, partitions).materialize()
-    stats["edges_dropped_by_bucket_cap"] = int(edges.sum(DROPPED) or 0) if edges.count() else 0
+    stats["edges_dropped_by_bucket_cap"] = cc.column_sum(edges, DROPPED) if edges.count() else 0
     if edges.count() == 0:
         stats |= {k: v for k, v in empty.items() if k != "edges_dropped_by_bucket_cap"}
         stats["wall_time_s"] = round(time.perf_counter() - started, 3)

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from operators.config import ConfigError
-from operators.dedup.components import num_partitions, shuffle_map
+from operators.dedup.components import num_partitions, shuffle_join, shuffle_map
 from operators.dedup.normalize import hash64_strings, normalize_texts
 from operators.schema import alive_mask, with_reason
 
@@ -233,7 +233,7 @@ def _dedup_units(ds, id_column, text_column, separator, hasher, marker, marker_a
     if drops.count() == 0:
         return ds
     lists = shuffle_map(drops, [id_column], partitions, drop_lists, (id_column,))
-    joined = ds.join(lists, join_type="left_outer", num_partitions=partitions, on=(id_column,))
+    joined = shuffle_join(ds, lists, [id_column], partitions, _attach_local, (id_column,))
     return joined.map_batches(apply_drops, fn_args=(text_column, separator, reason), batch_format="pyarrow")
 
 

@@ -56,6 +56,37 @@ def _fuzzy_to_drops(table: pa.Table, reason: str) -> pa.Table:
     )
 
 
+def _anti_join(docs: pa.Table, drops: pa.Table) -> pa.Table:
+    """The rows of ``docs`` whose id is not in ``drops`` (one partition of a left anti join)."""
+    if docs.num_rows == 0 or drops.num_rows == 0:
+        return docs
+    gone = pc.cast(drops.column(ID), pa.string()).combine_chunks()
+    return docs.filter(pc.invert(pc.is_in(pc.cast(docs.column(ID), pa.string()), value_set=gone)))
+
+
+def _attach_drops(docs: pa.Table, drops: pa.Table) -> pa.Table:
+    """``docs`` with the drop columns of the ``drops`` row of the same id, null where there is
+    none (one partition of a left outer join; an id is dropped at most once).
+
+    >>> d = pa.table({ID: ["a", "b"], "text": ["x", "y"]})
+    >>> r = pa.table({k: pa.array(v, DROP_COLUMNS[k]) for k, v in
+    ...               {ID: ["b"], DROP_REASON: ["fuzzy_duplicate"], "duplicate_of": ["a"], "cluster_id": ["a"], "kept_id": ["a"]}.items()})
+    >>> _attach_drops(d, r).column(DROP_REASON).to_pylist()
+    [None, 'fuzzy_duplicate']
+    """
+    ids = pc.cast(docs.column(ID), pa.string())
+    idx = pc.index_in(ids, value_set=pc.cast(drops.column(ID), pa.string()).combine_chunks())
+    for name, dtype in DROP_COLUMNS.items():
+        if name == ID:
+            continue
+        values = drops.column(name).cast(dtype).take(idx) if drops.num_rows else pa.nulls(docs.num_rows, dtype)
+        if name in docs.column_names:
+            docs = docs.set_column(docs.schema.get_field_index(name), name, values)
+        else:
+            docs = docs.append_column(name, values)
+    return docs
+
+
 def _apply_drops(table: pa.Table) -> pa.Table:
     """After the join: the dedup reason becomes ``reason`` unless an earlier stage set one."""
     if DROP_REASON not in table.column_names:
@@ -128,7 +159,7 @@ def dedup_documents(ds, dedup_cfg, partitions: int) -> tuple[Any, dict[str, Any]
     ``cluster_id``, ``kept_id`` columns) and the stages' statistics.
     """
     from operators.dedup import exact, fuzzy, lines
-    from operators.dedup.components import bound_block_size, bound_shuffle_inputs
+    from operators.dedup.components import bound_block_size, bound_shuffle_inputs, shuffle_join
 
     # a task's memory stays the same however large the corpus: bounded blocks, bounded shuffle inputs
     bound_block_size(ds)
@@ -152,7 +183,7 @@ def dedup_documents(ds, dedup_cfg, partitions: int) -> tuple[Any, dict[str, Any]
         stats["exact_dedup"] = {"dropped": exact_drops.count()}
         if stats["exact_dedup"]["dropped"]:
             drops.append(exact_drops.map_batches(_exact_to_drops, batch_format="pyarrow"))
-            alive = alive.join(exact_drops.select_columns([ID]), "left_anti", partitions, on=(ID,))
+            alive = shuffle_join(alive, exact_drops.select_columns([ID]), [ID], partitions, _anti_join)
     if dedup_cfg.fuzzy is not None:
         fuzzy_drops, fuzzy_stats = fuzzy.fuzzy_dedup(alive, dedup_cfg.fuzzy)
         fuzzy_drops = fuzzy_drops.materialize()
@@ -164,7 +195,7 @@ def dedup_documents(ds, dedup_cfg, partitions: int) -> tuple[Any, dict[str, Any]
     if not drops:
         return ds, stats
     all_drops = drops[0] if len(drops) == 1 else drops[0].union(*drops[1:])
-    joined = ds.join(all_drops, "left_outer", partitions, on=(ID,))
+    joined = shuffle_join(ds, all_drops, [ID], partitions, _attach_drops)
     return joined.map_batches(_apply_drops, batch_format="pyarrow"), stats
 
 
