@@ -379,6 +379,22 @@ def id_folds(ids: list[str]) -> np.ndarray:
                        dtype=np.int8, count=len(ids))
 
 
+def sample_ranks(ids: list[str], seed: int) -> np.ndarray:
+    """A pseudo-random 64-bit rank of each id for sampling seed ``seed`` (BLAKE2b of both):
+    the same on every machine, so "the n smallest ranks" is a uniform sample that does not
+    depend on the order rows arrive in.
+
+    >>> a = sample_ranks(["x", "y"], 1)
+    >>> a.dtype.name, bool(a[0] == sample_ranks(["y", "x"], 1)[1]), bool(a[0] != sample_ranks(["x"], 2)[0])
+    ('uint64', True, True)
+    """
+    import hashlib
+
+    key = f"{seed}:".encode()
+    return np.fromiter((int.from_bytes(hashlib.blake2b(key + (i or "").encode(), digest_size=8).digest(), "little")
+                        for i in ids), dtype=np.uint64, count=len(ids))
+
+
 def _token_counts(texts: pa.ChunkedArray | pa.Array) -> pa.Array:
     filled = pc.fill_null(texts, "")
     return pc.list_value_length(pc.utf8_split_whitespace(filled))
@@ -467,22 +483,35 @@ class RayPool:
         return [by_id.get(i) or "" for i in ids]
 
     def sample_texts(self, n: int, exclude: set[str], seed: int, fold: int | None = None) -> list[str]:
+        """``n`` texts with the smallest :func:`sample_ranks` among the candidates (about 1.5 n
+        are pre-selected on the cluster by rank), in rank order: the same documents in the same
+        order on any cluster, however blocks are laid out or tasks finish (a task retried after
+        a node loss included). The order matters: the trainer shuffles its examples with a
+        fixed seed, so another order would train another model."""
         available = self._count - len(exclude)
         if fold is not None:
             available //= 2
         frac = min(1.0, 1.5 * n / max(available, 1))
+        cut = np.uint64(min(int(frac * 2.0**64), 2**64 - 1))
         value_set = pa.array(sorted(exclude), pa.string())
 
         def drop(t: pa.Table) -> pa.Table:
-            keep = pc.invert(pc.is_in(t["id"], value_set=value_set))
+            ids = t["id"].to_pylist()
+            keep = ~np.asarray(pc.is_in(t["id"], value_set=value_set).to_numpy(zero_copy_only=False), dtype=bool)
             if fold is not None:
-                keep = pc.and_(keep, pa.array(id_folds(t["id"].to_pylist()) == fold))
-            return t.filter(keep)
+                keep &= id_folds(ids) == fold
+            ranks = sample_ranks(ids, seed)
+            if frac < 1.0:
+                keep &= ranks < cut
+            picked = pa.array(keep)
+            return pa.table({"id": t["id"].filter(picked), "text": t["text"].filter(picked),
+                             "rank": pa.array(ranks[keep], pa.uint64())})
 
-        sample = self.ds.select_columns(["id", "text"]).map_batches(drop, batch_format="pyarrow")
-        if frac < 1.0:
-            sample = sample.random_sample(frac, seed=seed)
-        return [r["text"] or "" for r in sample.take(n)]
+        table = _collect(self.ds.select_columns(["id", "text"]).map_batches(drop, batch_format="pyarrow"))
+        if table is None:
+            return []
+        table = table.sort_by([("rank", "ascending"), ("id", "ascending")]).slice(0, n)
+        return [t or "" for t in table["text"].to_pylist()]
 
     def write_documents(self, keep: pa.Table, dir_uri: str) -> int:
         from operators.storage import resolve
