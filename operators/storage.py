@@ -579,7 +579,8 @@ class TruncatedReadError(OSError):
 class _RetryingReader:
     """A file object over one S3 object for ``pyarrow.PythonFile``: every read is a positioned
     read of the object (one ranged GET), retried on its own, and must return every byte asked
-    for that exists, so a truncated answer is retried, never passed on as the data."""
+    for that exists, so a truncated answer is retried, never passed on as the data. Reads
+    return ``pyarrow.Buffer`` (``read_buffer``: no copy on the way to Arrow)."""
 
     def __init__(self, fs: pafs.FileSystem, path: str, attempts: int) -> None:
         self._path = path
@@ -590,26 +591,29 @@ class _RetryingReader:
         self.closed = False
         self.mode = "rb"
 
-    def _read_at(self, n: int, pos: int) -> bytes:
-        def once() -> bytes:
-            data = self._file.read_at(n, pos)
-            if len(data) != n:
+    def _read_at(self, n: int, pos: int) -> pa.Buffer:
+        def once() -> pa.Buffer:
+            self._file.seek(pos)
+            data = self._file.read_buffer(n)
+            if data.size != n:
                 raise TruncatedReadError(
-                    f"truncated read of {self._path}: {len(data)} of {n} bytes at offset {pos} "
+                    f"truncated read of {self._path}: {data.size} of {n} bytes at offset {pos} "
                     f"(object size {self._size})"
                 )
             return data
 
         return with_retries(once, attempts=self._attempts)
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int = -1) -> pa.Buffer:
         left = self._size - self._pos
         n = left if n is None or n < 0 else min(n, left)
         if n <= 0:
-            return b""
+            return pa.py_buffer(b"")
         data = self._read_at(n, self._pos)
         self._pos += n
         return data
+
+    read_buffer = read
 
     def seek(self, pos: int, whence: int = 0) -> int:
         base = {0: 0, 1: self._pos, 2: self._size}[whence]
