@@ -320,6 +320,13 @@ class RayCluster:
     temp_dir: str
     env: dict[str, str]  # environment the cluster was started with (auth mode, token path)
     num_workers: int
+    # node-manager port of each worker node, in start order (``record_worker_ports=True`` only;
+    # nodes added by :meth:`add_worker_node` are appended): how :meth:`kill_worker_node` finds one
+    worker_ports: list[int] = field(default_factory=list)
+    _worker_args: list[str] = field(default_factory=list, repr=False)  # `ray start` args of a worker node
+    _raylet_cache: dict[int, int] = field(default_factory=dict, repr=False)
+    _monitor_cache: dict[int, int] = field(default_factory=dict, repr=False)
+    _node_env: dict[str, str] = field(default_factory=dict, repr=False)  # start_ray_cluster(node_env=...)
 
     def job_submit(self, *entrypoint: str, working_dir: str | Path = REPO, timeout: float = 600,
                    env: dict[str, str] | None = None, runtime_env_vars: dict[str, str] | None = None
@@ -347,6 +354,47 @@ class RayCluster:
                 return done
             time.sleep(3)
 
+    def job_start(self, *entrypoint: str, working_dir: str | Path = REPO, submission_id: str | None = None,
+                  runtime_env_vars: dict[str, str] | None = None) -> str:
+        """``ray job submit --no-wait --submission-id ID ...``: start a job and return its id at
+        once (for tests that act on the cluster while the job runs; see :meth:`job_wait`)."""
+        submission_id = submission_id or f"raysift-{uuid.uuid4().hex[:10]}"
+        cmd = [_ray_bin(), "job", "submit", "--address", self.dashboard_url, "--working-dir", str(working_dir),
+               "--no-wait", "--submission-id", submission_id]
+        if runtime_env_vars:
+            cmd += ["--runtime-env-json", json.dumps({"env_vars": runtime_env_vars})]
+        cmd += ["--", *entrypoint]
+        run_env = {k: v for k, v in os.environ.items() if k not in _UNSET_FOR_CLUSTER} | self.env
+        deadline = time.monotonic() + 90
+        while True:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=run_env, cwd=str(working_dir))
+            if done.returncode == 0:
+                return submission_id
+            if _NO_AGENT not in done.stderr + done.stdout or time.monotonic() > deadline:
+                raise RuntimeError(f"ray job submit failed: {done.stderr[-2000:]}{self._agent_log_tail()}")
+            time.sleep(3)
+
+    def job_status(self, submission_id: str) -> str:
+        """``SUCCEEDED``, ``FAILED``, ``RUNNING``, ... of a submitted job (job REST API)."""
+        from ray.job_submission import JobSubmissionClient
+
+        return str(JobSubmissionClient(self.dashboard_url).get_job_status(submission_id).value)
+
+    def job_wait(self, submission_id: str, timeout: float = 600) -> tuple[str, str]:
+        """Wait for a job started with :meth:`job_start` to end: ``(status, driver log)``."""
+        from ray.job_submission import JobStatus, JobSubmissionClient
+
+        client = JobSubmissionClient(self.dashboard_url)
+        deadline = time.monotonic() + timeout
+        while True:
+            status = client.get_job_status(submission_id)
+            if status.is_terminal():
+                return str(status.value), client.get_job_logs(submission_id)
+            if time.monotonic() > deadline:
+                client.stop_job(submission_id)
+                return f"TIMEOUT ({status.value} after {timeout} s)", client.get_job_logs(submission_id)
+            time.sleep(0.5 if status == JobStatus.RUNNING else 1.0)
+
     def _agent_log_tail(self, lines: int = 20) -> str:
         """The last lines of the head's dashboard agent log, to explain a missing agent."""
         log = Path(self.temp_dir) / "session_latest" / "logs" / "dashboard_agent.log"
@@ -361,8 +409,181 @@ class RayCluster:
 
         return sum(1 for n in ray.nodes() if n["Alive"])
 
+    # ------------------------------------------------------------------ node loss (issue 13)
+
+    def _run_env(self) -> dict[str, str]:
+        return ({k: v for k, v in os.environ.items() if k not in _UNSET_FOR_CLUSTER} | self.env
+                | {"RAYSIFT_RAY_CLUSTER": self.temp_dir} | self._node_env)
+
+    def add_worker_node(self, num_cpus: int = 1) -> int:
+        """``ray start --address ...`` one more worker node with a recorded node-manager port
+        (e.g. a replacement after :meth:`kill_worker_node`); returns its index in ``worker_ports``."""
+        if not self._worker_args:
+            raise RuntimeError("add_worker_node needs a cluster from start_ray_cluster(record_worker_ports=True)")
+        port = free_port()
+        subprocess.run([_ray_bin(), "start", "--address", self.address, "--num-cpus", str(num_cpus),
+                        *self._worker_args, "--node-manager-port", str(port), *_node_ports()],
+                       check=True, capture_output=True, text=True, env=self._run_env(), timeout=180)
+        self.worker_ports.append(port)
+        self.num_workers += 1
+        return len(self.worker_ports) - 1
+
+    def _raylet_pid(self, i: int) -> int | None:
+        """PID of worker node ``i``'s raylet: this cluster's raylet started with its port."""
+        flag = f"--node_manager_port={self.worker_ports[i]}".encode()
+        for pid in processes_mentioning(self.temp_dir):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b"/raylet") and flag in argv:
+                return pid
+        return None
+
+    def worker_node_alive(self, i: int) -> bool:
+        """True while worker node ``i``'s raylet runs."""
+        return self._raylet_pid(i) is not None
+
+    def worker_node_id(self, i: int) -> str:
+        """Ray node id (hex) of worker node ``i`` (its raylet's ``--node_id``), while it runs."""
+        pid = self._raylet_pid(i)
+        if pid is None:
+            raise RuntimeError(f"worker node {i} (node-manager port {self.worker_ports[i]}) has no raylet")
+        for arg in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+            if arg.startswith(b"--node_id="):
+                return arg.split(b"=", 1)[1].decode()
+        raise RuntimeError(f"raylet {pid} of worker node {i} has no --node_id argument")
+
+    def worker_tasks(self, i: int) -> list[tuple[int, str]]:
+        """``(pid, title)`` of the Ray workers of node ``i``, from their process titles: a worker
+        renames itself ``ray::<task name>`` while it runs a task (the state API's task name;
+        ``ray::IDLE`` between tasks, ``ray::<Actor>.<method>`` in an actor). Reads only /proc,
+        so it is cheap enough to poll every few milliseconds. Empty when the node is gone."""
+        raylet = self._raylet_cache.get(i) or self._raylet_pid(i)
+        if raylet is None or not _running(raylet):
+            self._raylet_cache.pop(i, None)
+            return []
+        self._raylet_cache[i] = raylet
+        out = []
+        for kid in _children(raylet):
+            try:
+                title = Path(f"/proc/{kid}/cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+            except OSError:
+                continue
+            if title.startswith("ray::"):
+                out.append((kid, title[len("ray::"):].strip()))
+        return out
+
+    def worker_task_titles(self, i: int) -> list[str]:
+        """What the workers of node ``i`` are executing now (:meth:`worker_tasks`)."""
+        return [title for _, title in self.worker_tasks(i)]
+
+    def _log_monitor_pid(self, raylet: int) -> int | None:
+        """The log monitor ``ray start`` started beside ``raylet``: it writes ``log_monitor.N.out``
+        where the raylet's socket is ``raylet.N``."""
+        argv = Path(f"/proc/{raylet}/cmdline").read_bytes().split(b"\0")
+        socket_arg = next((a for a in argv if a.startswith(b"--raylet_socket_name=")), b"")
+        suffix = socket_arg.rsplit(b"/raylet", 1)[-1].decode()  # "" for a session's first node, else ".N"
+        for pid in processes_mentioning(self.temp_dir):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"log_monitor.py" in cmd and f"/log_monitor{suffix}.out".encode() in cmd:
+                return pid
+        return None
+
+    def worker_node_pids(self, i: int) -> list[int]:
+        """Every process of worker node ``i``: its raylet, the raylet's descendants (task and
+        actor workers, dashboard and runtime-env agents) and the node's log monitor. Empty when
+        the raylet is gone."""
+        raylet = self._raylet_pid(i)
+        if raylet is None:
+            return []
+        monitor = self._log_monitor_pid(raylet)
+        return [raylet, *_descendants(raylet), *([monitor] if monitor else [])]
+
+    def kill_worker_node(self, i: int, first: tuple[int, ...] = (), timeout: float = 10.0) -> list[int]:
+        """SIGKILL every process of worker node ``i`` (:meth:`worker_node_pids`), as when a
+        machine disappears, and wait until they are gone. Returns the PIDs killed.
+
+        Quick enough to land inside a task that runs for milliseconds: the raylet and ``first``
+        (e.g. the worker running the task, from :meth:`worker_tasks`) die before anything else is
+        looked up (the raylet's PID is cached, its log monitor found by :meth:`arm_kill` ahead
+        of time), then the raylet's other children and their descendants."""
+        raylet = self._raylet_cache.get(i) or self._raylet_pid(i)
+        if raylet is None or not _running(raylet):
+            raise RuntimeError(f"worker node {i} (node-manager port {self.worker_ports[i]}) is not running")
+        monitor = self._monitor_cache.pop(i, None) or self._log_monitor_pid(raylet)
+        kids = [k for k in _children(raylet) if k not in first]
+        for pid in (raylet, *first):
+            _sigkill(pid)
+        rest = [d for k in kids for d in _descendants(k)] + kids + ([monitor] if monitor else [])
+        for pid in rest:
+            _sigkill(pid)
+        self._raylet_cache.pop(i, None)
+        pids = [raylet, *first, *rest]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            alive = [p for p in pids if _running(p)]
+            if not alive:
+                return pids
+            time.sleep(0.05)
+        raise RuntimeError(f"worker node {i}: processes {alive} survived SIGKILL for {timeout} s")
+
+    def arm_kill(self, i: int) -> None:
+        """Find worker node ``i``'s raylet and log monitor now, so :meth:`kill_worker_node` only
+        has to walk the raylet's children when it is called."""
+        raylet = self._raylet_pid(i)
+        if raylet is not None:
+            self._raylet_cache[i] = raylet
+            monitor = self._log_monitor_pid(raylet)
+            if monitor:
+                self._monitor_cache[i] = monitor
+
 
 _NO_AGENT = "No available agent to submit job"
+
+
+def _children(pid: int) -> list[int]:
+    """PIDs of the children of ``pid`` (``/proc/PID/task/TID/children`` of each of its threads)."""
+    out = []
+    try:
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for thread in threads:
+        try:
+            out += [int(k) for k in (thread / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def _descendants(pid: int) -> list[int]:
+    """PIDs of every descendant of ``pid``."""
+    out, todo = [], [pid]
+    while todo:
+        kids = _children(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
+def _sigkill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _ray_env(temp_dir: str) -> dict[str, str]:
@@ -399,16 +620,22 @@ def _node_ports() -> list[str]:
 
 
 def start_ray_cluster(num_workers: int = 2, cpus_per_worker: int = 1,
-                      object_store_bytes: int = 150 * 1024**2) -> RayCluster:
+                      object_store_bytes: int = 150 * 1024**2, record_worker_ports: bool = False,
+                      node_env: dict[str, str] | None = None) -> RayCluster:
     """``ray start --head --num-cpus 0`` + ``num_workers`` worker nodes on 127.0.0.1, private temp dir.
 
     Call inside a loopback-only network namespace. Stop with :func:`stop_ray_cluster`.
+    ``record_worker_ports``: give each worker node a chosen ``--node-manager-port`` and record
+    it (``RayCluster.worker_ports``), so a test can kill one node (``kill_worker_node``) and
+    start more (``add_worker_node``); off, worker nodes start exactly as before.
+    ``node_env``: extra environment for every node's ``ray start`` (Ray system settings such as
+    ``RAY_health_check_period_ms``), kept for nodes added later.
     """
     ray_bin = _ray_bin()
     temp_dir = tempfile.mkdtemp(prefix="rsr-", dir="/tmp")  # short: Ray's unix socket paths must fit 107 bytes
     env = _ray_env(temp_dir)
     marker_env = {"RAYSIFT_RAY_CLUSTER": temp_dir}  # inherited by every process of the cluster
-    run_env = {k: v for k, v in os.environ.items() if k not in _UNSET_FOR_CLUSTER} | env | marker_env
+    run_env = {k: v for k, v in os.environ.items() if k not in _UNSET_FOR_CLUSTER} | env | marker_env | (node_env or {})
     port, dash_port = free_port(), free_port()
     common = ["--temp-dir", temp_dir, "--node-ip-address", "127.0.0.1", "--object-store-memory",
               str(object_store_bytes), "--disable-usage-stats"]
@@ -418,7 +645,13 @@ def start_ray_cluster(num_workers: int = 2, cpus_per_worker: int = 1,
                         "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
                         "--dashboard-port", str(dash_port), *common, *_node_ports()],
                        check=True, capture_output=True, text=True, env=run_env, timeout=180)
-        for _ in range(num_workers):
+        if record_worker_ports:
+            cluster._worker_args = list(common)
+            cluster._node_env = dict(node_env or {})
+            cluster.num_workers = 0
+            for _ in range(num_workers):
+                cluster.add_worker_node(cpus_per_worker)
+        for _ in range(0 if record_worker_ports else num_workers):
             subprocess.run([ray_bin, "start", "--address", cluster.address, "--num-cpus", str(cpus_per_worker),
                             *common, *_node_ports()], check=True, capture_output=True, text=True, env=run_env,
                            timeout=180)

@@ -309,10 +309,10 @@ def _schema_of(ds) -> pa.Schema:
     return base if isinstance(base, pa.Schema) else pa.schema([])
 
 
-def _map_refs(ds, keys: list[str], partitions: int, max_bytes: int) -> tuple[list[list], pa.Schema | None]:
-    """Submit map tasks over ``ds``'s non-empty blocks as Ray Data produces them (each task
-    takes blocks up to ``max_bytes``): per task, its ``partitions`` output refs; and the schema
-    of ``ds`` when it has no rows (else None: the parts carry it)."""
+def _map_refs(ds, keys: list[str], partitions: int, max_bytes: int, name: str) -> tuple[list[list], pa.Schema | None]:
+    """Submit map tasks (task name ``name``) over ``ds``'s non-empty blocks as Ray Data produces
+    them (each task takes blocks up to ``max_bytes``): per task, its ``partitions`` output refs;
+    and the schema of ``ds`` when it has no rows (else None: the parts carry it)."""
     outs: list[list] = []
     batch: list = []
     size = 0
@@ -320,7 +320,7 @@ def _map_refs(ds, keys: list[str], partitions: int, max_bytes: int) -> tuple[lis
     def submit() -> None:
         nonlocal batch, size
         if batch:
-            refs = _remote("map").options(num_returns=partitions).remote(keys, partitions, *batch)
+            refs = _remote("map").options(num_returns=partitions, name=name).remote(keys, partitions, *batch)
             outs.append([refs] if partitions == 1 else list(refs))
             batch, size = [], 0
 
@@ -350,13 +350,15 @@ def shuffle_inputs(inputs: list, keys: list[str], partitions: int, fn, fn_args: 
     import ray.data
 
     partitions = max(int(partitions), 1)
+    # task names as Ray Data's shuffles name theirs (the state API and process titles show them)
+    label = f"(keys={tuple(keys)}, partitions={partitions})->{getattr(fn, '__name__', type(fn).__name__)}"
     maps, schemas = [], []
     for ds in inputs:
-        outs, schema = _map_refs(ds, keys, partitions, max_map_bytes)
+        outs, schema = _map_refs(ds, keys, partitions, max_map_bytes, f"HashShuffleMap{label}")
         maps.append(outs)
         schemas.append(schema)
     counts = tuple(len(outs) for outs in maps)
-    reduce_task = _remote("reduce").options(num_returns=2)
+    reduce_task = _remote("reduce").options(num_returns=2, name=f"HashShuffleReduce{label}")
     results = [
         reduce_task.remote(fn, fn_args, counts, tuple(schemas), *[o[p] for outs in maps for o in outs])
         for p in range(partitions)

@@ -29,11 +29,24 @@ DROP_COLUMNS: dict[str, pa.DataType] = {
 
 
 def read_parquet_dir(uri: str, storage_cfg: storage.StorageConfig | None = None):
-    """A folder of Parquet shards (local or s3://) as a Ray dataset."""
+    """A folder of Parquet shards (local or s3://) as a Ray dataset.
+
+    Read with Ray Data's first Parquet datasource (read tasks only), not DataSourceV2: V2 lists
+    the files through ``FooterReader`` actors that are not restarted, so losing the node of one
+    of them fails the whole read (``ActorDiedError``; tests/test_node_loss.py), while a lost
+    read task is simply re-run.
+    """
     import ray
+    from ray.data import DataContext
 
     fs, path = storage.resolve(uri, storage_cfg)
-    return ray.data.read_parquet(path, filesystem=fs)
+    ctx = DataContext.get_current()
+    v2 = getattr(ctx, "use_datasource_v2", False)
+    ctx.use_datasource_v2 = False
+    try:
+        return ray.data.read_parquet(path, filesystem=fs)
+    finally:
+        ctx.use_datasource_v2 = v2
 
 
 def _exact_to_drops(table: pa.Table) -> pa.Table:
