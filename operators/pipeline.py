@@ -278,6 +278,7 @@ def run_pipeline(
 
     start = time.time()
     run_id = f"run-{uuid.uuid4().hex[:12]}"
+    storage.start_retry_sink()  # every S3 retry of the job (driver and workers) is counted from here
     check_models(cfg)
     plan = io.expand_inputs(inputs, cfg.storage, cfg.input)
     plan, ledger_obj = _select_inputs(plan, cfg, ledger, max_files, run_id)
@@ -366,6 +367,7 @@ def run_pipeline(
         "config": to_dict(cfg),
         **extra,
     }
+    stats["retries"] = storage.collect_retry_counts()  # S3 retries by kind (throttle, server_error, ...)
     write_outputs(stats, output, cfg.storage)
     # before the run is marked finished: a rerun must not report "nothing to do" and exit 0
     check_readable(documents_in, stats["records_skipped"], stats["file_problems"], len(files))

@@ -358,22 +358,27 @@ def _check_phase(cluster: RayCluster, default_run, phase: str) -> None:
     assert_kill_landed(cluster, run, phase, RUN_PHASES[phase])
 
 
+@pytest.mark.fault_case('driver and node loss', 'worker node SIGKILLed during read/extract/filter (raysift run)', 'the job finishes on the surviving nodes')
 def test_node_lost_during_read_extract_filter(cluster, default_run):
     _check_phase(cluster, default_run, "read/extract/filter")
 
 
+@pytest.mark.fault_case('driver and node loss', 'worker node SIGKILLed during the exact-dedup shuffle', 'the job finishes on the surviving nodes')
 def test_node_lost_during_exact_dedup_shuffle(cluster, default_run):
     _check_phase(cluster, default_run, "exact-dedup shuffle")
 
 
+@pytest.mark.fault_case('driver and node loss', 'worker node SIGKILLed during the fuzzy-dedup shuffle', 'the job finishes on the surviving nodes')
 def test_node_lost_during_fuzzy_dedup_shuffle(cluster, default_run):
     _check_phase(cluster, default_run, "fuzzy-dedup shuffle")
 
 
+@pytest.mark.fault_case('driver and node loss', 'worker node SIGKILLed during connected components', 'the job finishes on the surviving nodes')
 def test_node_lost_during_connected_components(cluster, default_run):
     _check_phase(cluster, default_run, "connected components")
 
 
+@pytest.mark.fault_case('driver and node loss', 'the run that lost a node in each phase', 'documents, rejected and stats counts equal an undisturbed local run')
 def test_run_after_node_losses_equals_local_run(default_run, crawl):
     run, root = default_run
     assert run.status == "SUCCEEDED", run.failure()
@@ -425,6 +430,7 @@ def _expand_inputs(root: Path) -> tuple[Path, Path]:
     return seed, pool
 
 
+@pytest.mark.fault_case('driver and node loss', 'worker node SIGKILLed during classifier scoring (raysift expand)', 'the job finishes; output equals a local run')
 @pytest.mark.shared_data
 def test_expand_survives_node_lost_during_classifier_scoring(cluster, tmp_path):
     seed, pool = _expand_inputs(tmp_path)

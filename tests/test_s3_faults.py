@@ -384,6 +384,7 @@ def test_storage_retries_every_failed_request_and_counts_it_by_kind(ceph_s3: S3E
     assert set(counted) <= {"throttle", "server_error", "truncated", "reset"}, counted
 
 
+@pytest.mark.fault_case('S3 faults (Ceph RGW behind a fault proxy)', 'a response body cut short', 'retried; never written as a complete shard')
 def test_a_short_read_is_retried_never_returned() -> None:
     """The retry layer's own check: a positioned read that returns fewer bytes than exist (a cut
     answer that got past the HTTP client) is retried as ``truncated``."""
@@ -486,6 +487,7 @@ FAULTS_SERVED = ("503 SlowDown, 500 InternalError, connection resets before and 
                         f"`raysift run`, WARC files on S3 in, every output on S3; fault rate {{param}}: {FAULTS_SERVED}",
                         "completes; documents, rejected and stats.json equal a fault-free run's; every shard reads back "
                         "whole; stats.json counts each retry by kind")
+@pytest.mark.fault_case('S3 faults (Ceph RGW behind a fault proxy)', '`raysift run` S3 to S3 at {param} faults (503, 500, resets, cut bodies, slow answers)', 'completes; output identical to a fault-free run; retries counted in stats.json')
 @pytest.mark.parametrize("rate", RATES)
 def test_run_s3_to_s3_survives_faults(rate: float, ray_through_proxy: S3Endpoint, ceph_s3: S3Endpoint,
                                       bucket: str, proxy: FaultProxy, clean_run: Result) -> None:
@@ -516,6 +518,7 @@ def clean_dedup(ray_through_proxy: S3Endpoint, ceph_s3: S3Endpoint, bucket: str,
                         f"`raysift dedup`, Parquet on S3 in and out; fault rate {{param}}: {FAULTS_SERVED}",
                         "completes; documents, duplicates and stats.json equal a fault-free run's; every shard reads "
                         "back whole; stats.json counts each retry by kind")
+@pytest.mark.fault_case('S3 faults (Ceph RGW behind a fault proxy)', '`raysift dedup` S3 to S3 at {param} faults', 'completes; output identical to a fault-free run; retries counted')
 @pytest.mark.parametrize("rate", RATES)
 def test_dedup_s3_to_s3_survives_faults(rate: float, ray_through_proxy: S3Endpoint, ceph_s3: S3Endpoint,
                                         bucket: str, proxy: FaultProxy, clean_dedup: Result) -> None:
@@ -559,6 +562,7 @@ def clean_nightly(ray_through_proxy: S3Endpoint, ceph_s3: S3Endpoint, bucket: st
                         f"{FAULTS_SERVED}",
                         "completes; output equals a fault-free run's; every input marked done once, no claim left; "
                         "the next run, through the same faults, reads nothing")
+@pytest.mark.fault_case('S3 faults (Ceph RGW behind a fault proxy)', 'a ledger-driven scheduled run at {param} faults', 'completes; output and ledger identical to a fault-free run')
 @pytest.mark.parametrize("rate", RATES)
 def test_scheduled_ledger_run_survives_faults(rate: float, ray_through_proxy: S3Endpoint, ceph_s3: S3Endpoint,
                                               bucket: str, proxy: FaultProxy, nightly_config: Path,

@@ -256,6 +256,7 @@ def run_dedup(
     from operators.writer import write_shards
 
     start = time.time()
+    storage.start_retry_sink()  # every S3 retry of the job (driver and workers) is counted from here
     plan = io.expand_inputs(inputs, storage_cfg, input_cfg)
     if plan.warc_files:
         raise io.InputError(
@@ -298,6 +299,7 @@ def run_dedup(
         "documents_per_s": round(totals.documents_in / wall, 2) if wall else None,
         "config": to_dict(dedup_cfg),
         **stage_stats,
+        "retries": storage.collect_retry_counts(),
     }
     storage.write_bytes_atomic(storage.join(output, "stats.json"), json.dumps(stats, indent=2, default=str).encode(), storage_cfg)
     storage.write_bytes_atomic(storage.join(output, "report.html"), render_report(stats, "raysift dedup").encode(), storage_cfg)
