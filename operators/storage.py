@@ -179,6 +179,9 @@ def split_s3(uri: str) -> tuple[str, str]:
     bucket, _, key = rest.partition("/")
     if not bucket:
         raise StorageError(f"{uri!r} has no bucket; write s3://BUCKET/KEY")
+    if "@" in bucket:  # never echoed: it may hold credentials (s3://KEY:SECRET@bucket/...)
+        raise StorageError("an s3:// URI must not hold credentials (user:password@ before the bucket); write "
+                           "s3://BUCKET/KEY and give the credentials through the AWS credential chain")
     return bucket, key
 
 
@@ -190,6 +193,9 @@ def endpoint_url(cfg: StorageConfig | None = None) -> str | None:
     for var in ENDPOINT_ENV_VARS:
         value = os.environ.get(var)
         if value:
+            if "@" in value:  # never echoed: it holds credentials (a secret may contain "/")
+                raise StorageError(f"{var} must not hold credentials (user:password@ before the host); set it to "
+                                   "http(s)://HOST:PORT and give the credentials through the AWS credential chain")
             return value
     return None
 
