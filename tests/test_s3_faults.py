@@ -224,7 +224,7 @@ def _assert_same_output(faulty: Result, clean: Result, stats_keys: tuple[str, ..
     assert not [k for k in faulty.keys if "/_work/" in k], "work files left behind"
 
 
-def _assert_retries_counted(proxy: FaultProxy, stats: dict[str, Any], output: str) -> None:
+def _assert_retries_counted(proxy: FaultProxy, stats: dict[str, Any], output: str, may_lose: int = 0) -> None:
     """Every fault kind was served, and ``stats.json`` counts the retries they caused.
 
     ``stats["retries"]`` is collected just before ``stats.json`` is written, so the faults that
@@ -233,7 +233,8 @@ def _assert_retries_counted(proxy: FaultProxy, stats: dict[str, Any], output: st
     ``truncated`` retry, with one exception: the ledger's boto3 client takes a cut-short answer
     whose status says it all (a PUT's 200, a 404) as complete and does not retry it, rightly. A
     reset after forwarding is always retried; one before may be resent by libcurl unseen (see
-    tests/fault_proxy.py). A delay is no failure.
+    tests/fault_proxy.py). A delay is no failure. ``may_lose``: retries a run may lose with a
+    process Ray Data kills (it force-cancels the tasks of a finished ``limit``).
     """
     log = proxy.log()
     stats_at = next(i for i, (_, target, _) in enumerate(log) if target.split("?")[0].endswith(f"/{output}/stats.json"))
@@ -242,13 +243,16 @@ def _assert_retries_counted(proxy: FaultProxy, stats: dict[str, Any], output: st
     assert all(served[kind] > 0 for kind in (*FAULTS, "reset_after_forward")), served
     ledger_cuts = sum(1 for _, target, fault in log[:stats_at] if fault == "truncate" and "-ledger" in target)
     counted = stats["retries"]
-    faults = [entry for entry in log[:stats_at] if entry[2]]
+    faults = [entry for entry in log[:stats_at] if entry[2] and entry[2] != "delay"]
     assert set(counted) <= set(KIND_OF_FAULT.values()), counted
-    assert counted.get("throttle", 0) == before["slowdown"], (counted, faults)
-    assert counted.get("server_error", 0) == before["internal_error"], (counted, faults)
-    cuts = before["truncate"]
-    assert cuts - ledger_cuts <= counted.get("truncated", 0) <= cuts, (counted, ledger_cuts, faults)
-    assert before["reset_after_forward"] <= counted.get("reset", 0) <= before["reset"] + before["reset_after_forward"]
+    expected = {"throttle": (before["slowdown"] - may_lose, before["slowdown"]),
+                "server_error": (before["internal_error"] - may_lose, before["internal_error"]),
+                "truncated": (before["truncate"] - ledger_cuts - may_lose, before["truncate"]),
+                "reset": (before["reset_after_forward"] - may_lose, before["reset"] + before["reset_after_forward"])}
+    for kind, (low, high) in expected.items():
+        assert low <= counted.get(kind, 0) <= high, (kind, counted, expected, faults)
+    exact = ("throttle", "server_error", "truncated")
+    assert sum(counted.get(k, 0) for k in exact) >= sum(expected[k][1] for k in exact) - ledger_cuts - may_lose
 
 
 def _run_with_faults(proxy: FaultProxy, rate: float, seed: int, fn: Any) -> tuple[float, dict[str, int]]:
@@ -528,7 +532,9 @@ def test_dedup_s3_to_s3_survives_faults(rate: float, ray_through_proxy: S3Endpoi
     faulty = Result(ceph_s3.client(), bucket, out, "duplicates")
     print(f"dedup at {rate:.0%}: {wall:.1f} s, proxy {served}, stats retries {faulty.stats.get('retries')}")
     _assert_same_output(faulty, clean_dedup, DEDUP_STATS, same_shards=False)
-    _assert_retries_counted(proxy, faulty.stats, out)
+    # dedup reads a first block for the column names (a limit): Ray Data then kills that read
+    # task, and a retry it made in its last moment may not reach the count
+    _assert_retries_counted(proxy, faulty.stats, out, may_lose=1)
 
 
 # ------------------------------------------------------------------- ledger-driven scheduled run
