@@ -483,14 +483,6 @@ def clean_run(ray_through_proxy: S3Endpoint, ceph_s3: S3Endpoint, bucket: str, p
     return Result(ceph_s3.client(), bucket, "run-clean", "rejected")
 
 
-FAULTS_SERVED = ("503 SlowDown, 500 InternalError, connection resets before and after the store acted, "
-                 "bodies cut short, slow answers")
-
-
-@pytest.mark.fault_case("S3 (Ceph RGW behind a fault-injecting proxy)",
-                        f"`raysift run`, WARC files on S3 in, every output on S3; fault rate {{param}}: {FAULTS_SERVED}",
-                        "completes; documents, rejected and stats.json equal a fault-free run's; every shard reads back "
-                        "whole; stats.json counts each retry by kind")
 @pytest.mark.fault_case('S3 faults (Ceph RGW behind a fault proxy)', '`raysift run` S3 to S3 at {param} faults (503, 500, resets, cut bodies, slow answers)', 'completes; output identical to a fault-free run; retries counted in stats.json')
 @pytest.mark.parametrize("rate", RATES)
 def test_run_s3_to_s3_survives_faults(rate: float, ray_through_proxy: S3Endpoint, ceph_s3: S3Endpoint,
@@ -518,10 +510,6 @@ def clean_dedup(ray_through_proxy: S3Endpoint, ceph_s3: S3Endpoint, bucket: str,
     return result
 
 
-@pytest.mark.fault_case("S3 (Ceph RGW behind a fault-injecting proxy)",
-                        f"`raysift dedup`, Parquet on S3 in and out; fault rate {{param}}: {FAULTS_SERVED}",
-                        "completes; documents, duplicates and stats.json equal a fault-free run's; every shard reads "
-                        "back whole; stats.json counts each retry by kind")
 @pytest.mark.fault_case('S3 faults (Ceph RGW behind a fault proxy)', '`raysift dedup` S3 to S3 at {param} faults', 'completes; output identical to a fault-free run; retries counted')
 @pytest.mark.parametrize("rate", RATES)
 def test_dedup_s3_to_s3_survives_faults(rate: float, ray_through_proxy: S3Endpoint, ceph_s3: S3Endpoint,
@@ -563,11 +551,6 @@ def clean_nightly(ray_through_proxy: S3Endpoint, ceph_s3: S3Endpoint, bucket: st
     return Result(ceph_s3.client(), bucket, "nightly-clean", "rejected")
 
 
-@pytest.mark.fault_case("S3 (Ceph RGW behind a fault-injecting proxy)",
-                        f"scheduled `raysift run --ledger s3://...` over a manifest on S3; fault rate {{param}}: "
-                        f"{FAULTS_SERVED}",
-                        "completes; output equals a fault-free run's; every input marked done once, no claim left; "
-                        "the next run, through the same faults, reads nothing")
 @pytest.mark.fault_case('S3 faults (Ceph RGW behind a fault proxy)', 'a ledger-driven scheduled run at {param} faults', 'completes; output and ledger identical to a fault-free run')
 @pytest.mark.parametrize("rate", RATES)
 def test_scheduled_ledger_run_survives_faults(rate: float, ray_through_proxy: S3Endpoint, ceph_s3: S3Endpoint,
