@@ -182,7 +182,9 @@ def test_s3_to_s3_run_on_ceph_equals_local_run(ceph_s3: S3Endpoint, ray_s3: S3En
     keys = [k for k in _keys(client, bucket, "out/") if not k.endswith("/")]
     assert "out/stats.json" in keys and "out/report.html" in keys
     assert not [k for k in keys if k.startswith("out/_work/")], "dedup work files left behind"
-    assert {k.split("/")[1] for k in keys} == {"documents", "rejected", "stats.json", "report.html"}
+    assert {k.split("/")[1] for k in keys} == {"documents", "rejected", "stats.json", "report.html", "_run"}
+    manifest = json.loads(client.get_object(Bucket=bucket, Key="out/_run/manifest.json")["Body"].read())
+    assert manifest["finished"] is True and manifest["inputs"] == sorted(uris)  # a rerun resumes, on S3 too
     on_s3 = json.loads(client.get_object(Bucket=bucket, Key="out/stats.json")["Body"].read())
     assert on_s3["documents_out"] == stats["documents_out"] == len(s3_rows[0])
     report = client.get_object(Bucket=bucket, Key="out/report.html")["Body"].read()
