@@ -25,7 +25,7 @@ import pyarrow as pa
 from operators import storage
 from operators.config import to_dict
 from operators.recipe import PipelineConfig, check_models, enabled_filter_stages, stage_reasons
-from operators.schema import LANGUAGE, TEXT, alive_mask, with_reason
+from operators.schema import LANGUAGE, TEXT, alive_mask, put_column, with_reason
 from operators.stats import BatchStats, check_accounting, check_readable, funnel
 from operators.writer import write_shards, write_work_shard
 
@@ -104,10 +104,7 @@ def _ensure_language(table: pa.Table, cfg: PipelineConfig) -> pa.Table:
         scores.append(score)
     for name, values, tp in ((LANGUAGE, langs, pa.string()), ("language_score", scores, pa.float64())):
         arr = pa.array(values, type=tp)
-        if name in table.column_names:
-            table = table.set_column(table.schema.get_field_index(name), name, arr)
-        else:
-            table = table.append_column(name, arr)
+        table = put_column(table, name, arr)
     return table
 
 

@@ -36,6 +36,24 @@ DOCUMENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in DOCUMENT_FIELDS)
 DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS)
 
 
+def put_column(table: pa.Table, name: str, values: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """``table`` with column ``name`` set to ``values``: replaced where it exists, else appended.
+
+    >>> put_column(pa.table({"a": [1]}), "a", pa.array([2])).column("a").to_pylist()
+    [2]
+    """
+    if name in table.column_names:
+        return table.set_column(table.schema.get_field_index(name), name, values)
+    return table.append_column(name, values)
+
+
+def replace_text(table: pa.Table, texts: list[str | None]) -> pa.Table:
+    """``table`` with its ``text`` column replaced by ``texts`` (same type): the stages that rewrite text."""
+    idx = table.schema.get_field_index(TEXT)
+    field = table.schema.field(idx)
+    return table.set_column(idx, field, pa.array(texts, type=field.type))
+
+
 def with_reason(table: pa.Table, reasons: list[str | None] | pa.Array | pa.ChunkedArray) -> pa.Table:
     """Set ``reason`` where it is null (the first stage to reject a document names it)."""
     new = reasons if isinstance(reasons, (pa.Array, pa.ChunkedArray)) else pa.array(reasons, type=pa.string())

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from operators.schema import TEXT, alive_mask, with_reason
+from operators.schema import TEXT, alive_mask, put_column, with_reason
 
 
 def apply_filter(
@@ -43,10 +43,7 @@ def apply_filter(
     for n in names:
         col = f"{prefix}_{n}"
         arr = pa.array(columns[n], type=types[n])
-        if col in table.column_names:
-            table = table.set_column(table.schema.get_field_index(col), col, arr)
-        else:
-            table = table.append_column(col, arr)
+        table = put_column(table, col, arr)
     return with_reason(table, reasons)
 
 

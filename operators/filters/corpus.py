@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from operators.config import ConfigError
-from operators.schema import LANGUAGE, alive_mask, with_reason
+from operators.schema import LANGUAGE, alive_mask, put_column, with_reason
 
 ALL = "*"
 """The group of a rule that is not per language."""
@@ -189,9 +189,6 @@ def apply_rules(table: pa.Table, rules: tuple[CorpusRule, ...], cuts: dict[str, 
             reasons[i] = rule.reject.get(labels[i])
         if rule.bucket_column:
             arr = pa.array(labels, type=pa.string())
-            if rule.bucket_column in table.column_names:
-                table = table.set_column(table.schema.get_field_index(rule.bucket_column), rule.bucket_column, arr)
-            else:
-                table = table.append_column(rule.bucket_column, arr)
+            table = put_column(table, rule.bucket_column, arr)
         table = with_reason(table, reasons)
     return table

@@ -43,7 +43,7 @@ import pyarrow as pa
 from operators.config import ConfigError
 from operators.filters.base import arrow_types
 from operators.filters.c4 import NO_SPACE_LANGUAGES, badwords_regex, normalize_language
-from operators.schema import LANGUAGE, TEXT, alive_mask, with_reason
+from operators.schema import LANGUAGE, TEXT, alive_mask, put_column, with_reason
 
 STAGE = "dirty_words"
 PREFIX = "dirty_words"
@@ -139,8 +139,5 @@ def apply(table: pa.Table, cfg: Config) -> pa.Table:
     types = arrow_types(Stats)
     for n in names:
         col, arr = f"{PREFIX}_{n}", pa.array(columns[n], type=types[n])
-        if col in table.column_names:
-            table = table.set_column(table.schema.get_field_index(col), col, arr)
-        else:
-            table = table.append_column(col, arr)
+        table = put_column(table, col, arr)
     return with_reason(table, reasons)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from operators.schema import LANGUAGE, LANGUAGE_SCORE, alive_mask, with_reason
+from operators.schema import LANGUAGE, LANGUAGE_SCORE, alive_mask, put_column, with_reason
 
 STAGE = "language"
 PREFIX = "lang"
@@ -91,8 +91,5 @@ def apply(table: pa.Table, cfg: Config) -> pa.Table:
             reasons[i] = decide(stats, cfg)
     for name, values in ((f"{PREFIX}_allowed", allowed), (f"{PREFIX}_confident", confident)):
         arr = pa.array(values, type=pa.bool_())
-        if name in table.column_names:
-            table = table.set_column(table.schema.get_field_index(name), name, arr)
-        else:
-            table = table.append_column(name, arr)
+        table = put_column(table, name, arr)
     return with_reason(table, reasons)

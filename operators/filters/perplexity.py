@@ -71,7 +71,7 @@ import pyarrow as pa
 from operators.config import ConfigError
 from operators.filters.ccnet_normalize import Punct, normalize
 from operators.filters.corpus import CorpusRule
-from operators.schema import LANGUAGE, TEXT, alive_mask, with_reason
+from operators.schema import LANGUAGE, TEXT, alive_mask, put_column, with_reason
 
 STAGE = "perplexity"
 PREFIX = "perplexity"
@@ -473,8 +473,5 @@ def apply(table: pa.Table, cfg: Config) -> pa.Table:
             [s.paragraph_perplexities if s and s.scored else None for s in stats], type=pa.list_(pa.float64())
         )
     for name, arr in columns.items():
-        if name in table.column_names:
-            table = table.set_column(table.schema.get_field_index(name), name, arr)
-        else:
-            table = table.append_column(name, arr)
+        table = put_column(table, name, arr)
     return with_reason(table, [decide(s, cfg) if s else None for s in stats])

@@ -80,7 +80,7 @@ import pyarrow as pa
 
 from operators.config import ConfigError
 from operators.filters.base import arrow_types
-from operators.schema import TEXT, alive_mask, with_reason
+from operators.schema import TEXT, alive_mask, put_column, replace_text, with_reason
 
 STAGE = "pii"
 PREFIX = "pii"
@@ -361,12 +361,7 @@ def apply(table: pa.Table, cfg: Config) -> pa.Table:
     types = arrow_types(Stats)
     for n in names:
         col, arr = f"{PREFIX}_{n}", pa.array(columns[n], type=types[n])
-        if col in table.column_names:
-            table = table.set_column(table.schema.get_field_index(col), col, arr)
-        else:
-            table = table.append_column(col, arr)
+        table = put_column(table, col, arr)
     if rewritten:
-        idx = table.schema.get_field_index(TEXT)
-        field = table.schema.field(idx)
-        table = table.set_column(idx, field, pa.array(texts, type=field.type))
+        table = replace_text(table, texts)
     return with_reason(table, reasons)

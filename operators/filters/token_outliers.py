@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from operators.config import ConfigError
 from operators.filters.corpus import CorpusRule
-from operators.schema import TEXT, alive_mask, with_reason
+from operators.schema import TEXT, alive_mask, put_column, with_reason
 
 STAGE = "token_outliers"
 PREFIX = "token_outliers"
@@ -158,10 +158,7 @@ def apply_summary(table: pa.Table, cfg: Config, summary: dict[int, int]) -> pa.T
             reasons[i] = HIGH_KL
     for name, values, tp in ((KL_COLUMN, kl, pa.float64()), (TOKENS_COLUMN, n_tokens, pa.int64())):
         arr = pa.array(values, type=tp)
-        if name in table.column_names:
-            table = table.set_column(table.schema.get_field_index(name), name, arr)
-        else:
-            table = table.append_column(name, arr)
+        table = put_column(table, name, arr)
     return with_reason(table, reasons)
 
 
