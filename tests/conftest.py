@@ -25,6 +25,7 @@ from tests.infra import (  # noqa: F401  (fixtures are registered by import)
     _moto_server,
     ceph_s3,
     moto_s3,
+    ray_local,
     ray_multinode,
     s3_env,
 )

@@ -697,3 +697,16 @@ def ray_multinode() -> Iterator[RayCluster]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[Any]:
+    """A single-node Ray for a test module: 2 CPUs, a small object store, on 127.0.0.1
+    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, ENVIRONMENT.md), shut down after the module."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    import ray
+
+    ray.init(num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield ray
+    ray.shutdown()

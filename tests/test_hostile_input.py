@@ -324,17 +324,6 @@ def test_memory_and_time_bounds(corpus, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def ray_local():
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    import ray
-
-    ray.init(num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def hostile_run(ray_local, tmp_path_factory):
     """``raysift run --recipe extract`` over the whole hostile corpus (the CLI's ``main``, in the
     Ray started above)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -22,17 +21,6 @@ from operators.recipe import load_recipe
 from operators.samplegen import sample_path
 
 pytestmark = pytest.mark.ray
-
-
-@pytest.fixture(scope="module")
-def ray_local():
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    import ray
-
-    ray.init(num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
