@@ -21,6 +21,7 @@ real-server tests is not a pass.
 from __future__ import annotations
 
 import json
+import contextlib
 import os
 import shutil
 import signal
@@ -710,3 +711,25 @@ def ray_local() -> Iterator[Any]:
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray
     ray.shutdown()
+
+
+@contextlib.contextmanager
+def local_ray_with_env(env: dict[str, str]) -> Iterator[None]:
+    """A single-node Ray (2 CPUs, small object store, 127.0.0.1) started with ``env`` set in this
+    process, so its workers inherit it (S3 endpoint and credentials); ``env`` is restored after."""
+    env = {**env, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import ray
+
+    ray.init(num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

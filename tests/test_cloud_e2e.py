@@ -15,7 +15,6 @@ import dataclasses
 import http.client
 import io
 import json
-import os
 import socket
 import struct
 import threading
@@ -30,7 +29,7 @@ import pytest
 from operators.recipe import PipelineConfig, load_recipe
 from operators.samplegen import generate_sample
 from operators.storage import StorageConfig
-from tests.infra import S3Endpoint
+from tests.infra import S3Endpoint, local_ray_with_env
 
 pytestmark = pytest.mark.ray
 
@@ -61,22 +60,8 @@ def ray_s3(request: pytest.FixtureRequest) -> Iterator[S3Endpoint | None]:
         endpoint = None
     env = endpoint.env() if endpoint else {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                                            "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
-    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # single node on 127.0.0.1 (ENVIRONMENT.md)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import ray
-
-    ray.init(num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    try:
+    with local_ray_with_env(env):
         yield endpoint
-    finally:
-        ray.shutdown()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture(scope="module")

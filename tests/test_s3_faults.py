@@ -42,7 +42,7 @@ import pytest
 from operators import storage
 from operators.samplegen import generate_sample
 from tests.fault_proxy import FAULTS, FaultProxy
-from tests.infra import S3Endpoint
+from tests.infra import S3Endpoint, local_ray_with_env
 
 pytestmark = pytest.mark.ray
 
@@ -81,22 +81,8 @@ def ray_through_proxy(ceph_s3: S3Endpoint, proxy: FaultProxy) -> Iterator[S3Endp
     Ray workers inherit the driver's environment at ``ray.init``. Yields the proxied endpoint.
     """
     via = S3Endpoint(proxy.url, ceph_s3.access_key, ceph_s3.secret_key, ceph_s3.region, "ceph+faults")
-    env = {**via.env(), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import ray
-
-    ray.init(num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    try:
+    with local_ray_with_env(via.env()):
         yield via
-    finally:
-        ray.shutdown()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture(scope="module")
