@@ -490,7 +490,12 @@ def start_retry_sink() -> None:
             return
         except Exception:  # noqa: BLE001 - a sink of an earlier Ray session: start a new one
             pass
-    actor = ray.remote(num_cpus=0)(_RetrySink).options(name=RETRY_SINK_NAME, get_if_exists=True).remote()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    # on the driver's node: a sink on a worker node that dies would fail the run at its end
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    actor = ray.remote(num_cpus=0)(_RetrySink).options(name=RETRY_SINK_NAME, get_if_exists=True,
+                                                      scheduling_strategy=here).remote()
     ray.get(actor.take.remote())
     with _SINK_LOCK:
         _SINK_OWNER = _SINK = actor
