@@ -428,6 +428,8 @@ def guard_document_tables(tables: Iterator[pa.Table], uri: str) -> Iterator[pa.T
     try:
         yield from tables
     except (OSError, ValueError, EOFError, pa.ArrowException) as exc:
+        if st.is_transient(exc):
+            raise  # the store failed, not the file: the read is retried (Ray Data), never "corrupt"
         log.warning("corrupt_file %s: %s", uri, exc)
         yield problem_table(uri, SKIP_CORRUPT_FILE)
 

@@ -50,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from operators.storage import StorageConfig, endpoint_url, is_s3, split_s3
+from operators.storage import StorageConfig, count_boto3_retries, endpoint_url, is_s3, split_s3, with_retries
 
 DEFAULT_LEASE_SECONDS = 6 * 3600
 """Default claim lease: longer than one WARC file takes on one worker (minutes), short enough
@@ -193,7 +193,9 @@ class _S3Backend:
             response_checksum_validation="when_required",
         )
         # Credentials: the standard AWS chain only (env, profile, instance profile / IRSA).
-        self.client = boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region, config=config)
+        self.client = count_boto3_retries(
+            boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region, config=config))
+        self._attempts = cfg.retries
         from botocore.exceptions import ClientError
 
         self._client_error = ClientError
@@ -217,6 +219,11 @@ class _S3Backend:
             # 412: the condition failed (someone else holds it). 409: a concurrent conditional
             # write to the same key is in flight (AWS); either way, not ours.
             if self._status(exc) in (409, 412) or self._code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+                # botocore retries a PUT whose answer was lost; the retry then fails its condition
+                # against the object the first attempt wrote. Our own body there means we won.
+                current = self.get(kind, key)
+                if current is not None and _dumps(current.body) == body:
+                    return current.version
                 return None
             raise
         return resp["ETag"]
@@ -242,6 +249,11 @@ class _S3Backend:
         self.client.put_object(Bucket=self.bucket, Key=self._key(kind, key), Body=body, ContentType="application/json")
 
     def get(self, kind: str, key: str) -> _Obj | None:
+        # botocore retries the request, not the reading of its body: a body cut short raises
+        # ResponseStreamingError, retried here (storage.with_retries) with the whole GET
+        return with_retries(lambda: self._get_once(kind, key), attempts=self._attempts)
+
+    def _get_once(self, kind: str, key: str) -> _Obj | None:
         try:
             resp = self.client.get_object(Bucket=self.bucket, Key=self._key(kind, key))
         except self._client_error as exc:
@@ -272,7 +284,8 @@ class _S3Backend:
         """Fail fast on a store that ignores ``If-None-Match`` (it would let two runs claim one input)."""
         probe = "probe-" + uuid.uuid4().hex
         try:
-            if self.create(CLAIMS, probe, b"{}") is None or self.create(CLAIMS, probe, b"{}") is not None:
+            first, second = _dumps({"probe": probe, "write": 1}), _dumps({"probe": probe, "write": 2})
+            if self.create(CLAIMS, probe, first) is None or self.create(CLAIMS, probe, second) is not None:
                 raise LedgerError(
                     f"s3://{self.bucket}/{self.prefix}: the store accepted a second PUT with "
                     "'If-None-Match: *', so it cannot guarantee exclusive claims; use a store with "

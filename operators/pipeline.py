@@ -388,7 +388,7 @@ def _merge_stats_by_source(ds) -> dict[str, BatchStats]:
 
 def _empty_stats(cfg: PipelineConfig, wall: float) -> dict[str, Any]:
     return {
-        "documents_in": 0, "documents_out": 0, "rejected": {}, "records_skipped": {}, "file_problems": {}, "stages": [],
+        "documents_in": 0, "documents_out": 0, "rejected": {}, "records_skipped": {}, "file_problems": {}, "retries": {}, "stages": [],
         "languages": {}, "length_histogram": [], "wall_time_s": round(wall, 3), "documents_per_s": 0.0,
         "inputs": {"warc_files": 0, "document_files": 0}, "config": to_dict(cfg),
     }

@@ -498,6 +498,8 @@ def _bad_record_row(exc: BaseException, record: Any, source: str) -> dict:
     """The row of a record whose reading raised ``exc`` (re-raised unless it is about the data)."""
     if not isinstance(exc, (OSError, ValueError, EOFError)) and not _is_panic(exc):
         raise exc
+    if st.is_transient(exc):
+        raise exc  # the store failed, not the record: the read is retried (Ray Data), never skipped
     rid = record.record_id or f"{source}@{record.stream_pos}"
     log.warning("bad record %s in %s: %s", rid, source, exc)
     return _row(rid, None, source, None, SKIP_BAD_RECORD)
@@ -657,6 +659,8 @@ def iter_warc_rows(stream: BinaryIO | Any, source: str, cfg: WarcConfig | None =
             except BaseException as exc:  # fastwarc panics are BaseExceptions; see _is_panic
                 if not isinstance(exc, (OSError, ValueError, EOFError)) and not _is_panic(exc):
                     raise
+                if st.is_transient(exc):
+                    raise  # the store failed, not the file: the read is retried (Ray Data), never "damage"
                 failure = exc
                 break
             pos = record.stream_pos
