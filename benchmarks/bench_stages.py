@@ -1,6 +1,7 @@
 """Stage costs (issue 12): CPU per document of each filter stage, and whole recipes per page.
 
     python benchmarks/bench_stages.py [--pages 5000] [--files 8] [--rounds 3] [--ray-rounds 2]
+    python benchmarks/bench_stages.py --render-only     # rewrite the section from the last run's JSON
 
 One run, three parts, each written to the "Stage costs (issue 12)" section of
 benchmarks/RESULTS.md (``--no-results``: print it only):
@@ -662,7 +663,7 @@ def render(r: dict[str, Any]) -> str:
             verdict = "MET" if ratio <= TARGET_RATIO else "MISSED"
             every = "within" if hi <= TARGET_RATIO else "not always within"
             lines.append(f"- Target \"{name} within {TARGET_RATIO:g}x fineweb's time per page\": {ratio:.2f}x on the "
-                         f"fastest rounds, **{verdict}**; pairing every round of each, {lo:.2f}x to {hi:.2f}x "
+                         f"fastest rounds, **{verdict}**; pairing every round of each, {lo:.3f}x to {hi:.3f}x "
                          f"({every} {TARGET_RATIO:g}x).")
         lines.append("")
     lines.append(END)
@@ -687,7 +688,12 @@ def main() -> None:
     ap.add_argument("--skip-ray", action="store_true", help="stage costs and the Ray-free loop only")
     ap.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "_work")
     ap.add_argument("--no-results", action="store_true", help="print the section, do not write RESULTS.md")
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite the section from the last run's <workdir>/stages/bench_stages.json")
     args = ap.parse_args()
+    if args.render_only:
+        write_section(render(json.loads((args.workdir / "stages" / "bench_stages.json").read_text())), args.no_results)
+        return
     require_shared_data()
     recipes = [x.strip() for x in args.recipes.split(",") if x.strip()]
     if "fineweb" not in recipes:
@@ -764,9 +770,12 @@ def main() -> None:
         "ut1": ut1_meta,
     }
     (work / "bench_stages.json").write_text(json.dumps(r, indent=2, default=str))
-    section = render(r)
+    write_section(render(r), args.no_results)
+
+
+def write_section(section: str, print_only: bool) -> None:
     print(section)
-    if not args.no_results:
+    if not print_only:
         from results_file import write_marked_section
 
         write_marked_section(section, START, END)
