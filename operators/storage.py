@@ -672,7 +672,8 @@ class _RetryingWriter:
         return self._buf.tell()
 
     def flush(self) -> None:
-        pass
+        """Flush the local buffer; the object itself is uploaded, whole, at :meth:`close`."""
+        self._buf.flush()
 
     def readable(self) -> bool:
         return False
