@@ -508,8 +508,8 @@ class RayCluster:
         """SIGKILL every process of worker node ``i`` (:meth:`worker_node_pids`), as when a
         machine disappears, and wait until they are gone. Returns the PIDs killed.
 
-        Quick enough to land inside a task that runs for milliseconds: the raylet and ``first``
-        (e.g. the worker running the task, from :meth:`worker_tasks`) die before anything else is
+        Quick enough to land inside a task that runs for milliseconds: ``first`` (e.g. the worker
+        running the task, from :meth:`worker_tasks`) and then the raylet die before anything else is
         looked up (the raylet's PID is cached, its log monitor found by :meth:`arm_kill` ahead
         of time), then the raylet's other children and their descendants."""
         raylet = self._raylet_cache.get(i) or self._raylet_pid(i)
@@ -517,7 +517,7 @@ class RayCluster:
             raise RuntimeError(f"worker node {i} (node-manager port {self.worker_ports[i]}) is not running")
         monitor = self._monitor_cache.pop(i, None) or self._log_monitor_pid(raylet)
         kids = [k for k in _children(raylet) if k not in first]
-        for pid in (raylet, *first):
+        for pid in (*first, raylet):  # the task's worker first: it must not get to report a result
             _sigkill(pid)
         rest = [d for k in kids for d in _descendants(k)] + kids + ([monitor] if monitor else [])
         for pid in rest:
