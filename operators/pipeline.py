@@ -32,8 +32,28 @@ from operators.writer import write_shards, write_work_shard
 WORK_DIR = "_work"
 
 
-def annotate_batch(table: pa.Table, cfg: PipelineConfig) -> pa.Table:
-    """Extraction (for crawl rows) plus every enabled filter stage, on one batch."""
+def model_stage_index(cfg: PipelineConfig) -> int | None:
+    """Position, among the enabled filter stages, of the first one that scores with a model
+    (its module sets ``LOADS_MODEL``: perplexity, classifier), or None when none does.
+
+    >>> from operators.recipe import load_recipe
+    >>> model_stage_index(load_recipe("fineweb")) is None
+    True
+    """
+    return next((i for i, (_, module, _) in enumerate(enabled_filter_stages(cfg)) if getattr(module, "LOADS_MODEL", False)),
+                None)
+
+
+def apply_filter_stages(table: pa.Table, cfg: PipelineConfig, start: int = 0, stop: int | None = None) -> pa.Table:
+    """The enabled filter stages ``[start:stop]``, in pipeline order, on one batch."""
+    for _, module, stage_cfg in enabled_filter_stages(cfg)[start:stop]:
+        table = module.apply(table, stage_cfg)
+    return table
+
+
+def annotate_batch(table: pa.Table, cfg: PipelineConfig, stop: int | None = None) -> pa.Table:
+    """Extraction (for crawl rows) plus the enabled filter stages before ``stop`` (all of them
+    by default), on one batch."""
     from operators import extract
 
     if "html" in table.column_names:
@@ -46,12 +66,10 @@ def annotate_batch(table: pa.Table, cfg: PipelineConfig) -> pa.Table:
         table = reject_empty_texts(table, cfg.extract.min_text_chars)
         if cfg.filters.language is not None:
             table = _ensure_language(table, cfg)
-    for _, module, stage_cfg in enabled_filter_stages(cfg):
-        table = module.apply(table, stage_cfg)
-    return table
+    return apply_filter_stages(table, cfg, 0, stop)
 
 
-def annotate_slices(table: pa.Table, cfg: PipelineConfig, rows: int) -> Iterator[pa.Table]:
+def annotate_slices(table: pa.Table, cfg: PipelineConfig, rows: int, stop: int | None = None) -> Iterator[pa.Table]:
     """:func:`annotate_batch` over consecutive ``rows``-row slices of a (possibly large) block.
 
     >>> import pyarrow as pa
@@ -61,9 +79,26 @@ def annotate_slices(table: pa.Table, cfg: PipelineConfig, rows: int) -> Iterator
     [2, 1]
     """
     for start in range(0, table.num_rows, rows):
-        yield annotate_batch(table.slice(start, rows), cfg)
+        yield annotate_batch(table.slice(start, rows), cfg, stop)
     if table.num_rows == 0:
-        yield annotate_batch(table, cfg)
+        yield annotate_batch(table, cfg, stop)
+
+
+class ModelStages:
+    """A Ray actor that runs the model-based filter stages and those after them.
+
+    Each actor loads a stage's model on first use and keeps it for the run (the stages cache
+    models per process), so a pool of ``resources.model_actors`` actors holds exactly that many
+    copies of each model: the memory bound that matters for multi-gigabyte KenLM models, which
+    read tasks would otherwise load in every worker process they run in.
+    """
+
+    def __init__(self, cfg: PipelineConfig, start: int) -> None:
+        self.cfg = cfg
+        self.start = start
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        return apply_filter_stages(table, self.cfg, self.start)
 
 
 def reject_empty_texts(table: pa.Table, min_chars: int) -> pa.Table:
@@ -239,12 +274,24 @@ def stream(parts: list, cfg: PipelineConfig, writer: Callable[..., pa.Table], wr
     take whole read blocks (annotated in ``resources.batch_size``-row slices; each slice
     becomes a shard). Each part is mapped on its own and only the results are unioned, so
     WARC and document inputs in one run both stay fused.
+
+    With ``resources.model_actors`` set and a model-based stage on, the chain is cut before
+    that stage: read tasks extract and run the stages before it, a pool of at most
+    ``model_actors`` :class:`ModelStages` actors runs the rest, and the annotated text (not
+    the raw HTML) passes through the object store between them.
     """
+    import ray
+
     res = cfg.resources
     args: dict[str, Any] = {"batch_format": "pyarrow", "batch_size": None, "num_cpus": res.cpus_per_task}
+    split = model_stage_index(cfg) if res.model_actors else None
     written = []
     for ds in parts:
-        annotated = ds.map_batches(annotate_slices, fn_kwargs={"cfg": cfg, "rows": res.batch_size}, **args)
+        annotated = ds.map_batches(annotate_slices, fn_kwargs={"cfg": cfg, "rows": res.batch_size, "stop": split}, **args)
+        if split is not None:
+            annotated = annotated.map_batches(
+                ModelStages, fn_constructor_kwargs={"cfg": cfg, "start": split},
+                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=res.model_actors), **args)
         written.append(annotated.map_batches(writer, fn_kwargs=writer_kwargs, **args))
     return written[0].union(*written[1:]) if len(written) > 1 else written[0]
 

@@ -50,6 +50,11 @@ class ResourcesConfig:
     files_per_wave: input files per checkpoint wave of a resumable run (each finished wave is
         recorded; an interrupted run redoes at most its current wave); None = max(8, 4 x the
         cluster's task slots).
+    model_actors: run the model-based filter stages (perplexity, classifier) in a pool of at
+        most this many Ray actors, each loading a model once and keeping it; None = in the
+        read tasks, where each worker process loads the model once and keeps it. Set it when
+        a model is large (CCNet's KenLM models are gigabytes) so that only this many copies are
+        held; each actor takes ``cpus_per_task`` CPUs.
     """
 
     batch_size: int = 256
@@ -57,6 +62,7 @@ class ResourcesConfig:
     shuffle_partitions: int | None = None
     ledger_lease_seconds: int = 6 * 3600
     files_per_wave: int | None = None
+    model_actors: int | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -65,6 +71,9 @@ class ResourcesConfig:
             raise ConfigError(f"resources.cpus_per_task must be > 0, got {self.cpus_per_task}")
         if self.files_per_wave is not None and self.files_per_wave < 1:
             raise ConfigError(f"resources.files_per_wave must be >= 1 (or null for automatic), got {self.files_per_wave}")
+        if self.model_actors is not None and self.model_actors < 1:
+            raise ConfigError(f"resources.model_actors must be >= 1 (or null to score in the read tasks), "
+                              f"got {self.model_actors}")
 
 
 FiltersConfig = dataclasses.make_dataclass(

@@ -166,3 +166,37 @@ def test_arctic_drops_the_perplexity_tail(ray_local, models, tmp_path):
     tail = [r for r in rejected if r["reason"] == "perplexity_bucket_tail"]
     high = stats["corpus_cuts"]["perplexity"]["cuts"]["en"][1]
     assert tail and all(float(np.float32(r["perplexity"])) > high for r in tail)
+
+
+def test_model_stages_in_an_actor_pool_give_the_same_output(ray_local, models, tmp_path, capsys):
+    """``resources.model_actors``: Dolma's perplexity and sentence-level classifiers run in a pool
+    of Ray actors after the read tasks; the output is the run without actors, row for row."""
+    from operators import io
+    from operators.pipeline import model_stage_index, read_inputs, stream
+    from operators.recipe import enabled_filter_stages
+    from operators.writer import write_shards
+
+    cfg = load_recipe("dolma", [f"models_dir={models}", "resources.model_actors=1"])
+    names = [name for name, *_ in enabled_filter_stages(cfg)]
+    split = model_stage_index(cfg)
+    assert names[split] in ("perplexity", "classifier") and "perplexity" not in names[:split]
+    plan = io.expand_inputs([str(p) for p in sample_path()], cfg.storage, cfg.input)
+    stream(read_inputs(plan, cfg), cfg, write_shards, {"output": str(tmp_path / "plan")}).explain()
+    assert "MapBatches(annotate_slices)->MapBatches(ModelStages)" in capsys.readouterr().out.replace("\n", "")
+
+    _, kept_pool, rejected_pool = _run("dolma", models, tmp_path / "pool", "resources.model_actors=1")
+    _, kept_tasks, rejected_tasks = _run("dolma", models, tmp_path / "tasks")
+
+    def by_id(rows):
+        return {r["id"]: json.dumps(r, sort_keys=True, default=str) for r in rows}
+
+    assert by_id(kept_pool) == by_id(kept_tasks)
+    assert by_id(rejected_pool) == by_id(rejected_tasks)
+    assert sum(r.get("perplexity") is not None for r in kept_pool) > 100
+
+
+def test_model_actors_must_be_positive():
+    from operators.config import ConfigError
+
+    with pytest.raises(ConfigError, match="resources.model_actors must be >= 1"):
+        load_recipe("dolma", ["resources.model_actors=0"])

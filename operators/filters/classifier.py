@@ -86,6 +86,7 @@ from operators.schema import DOCUMENT_COLUMNS, REASON, SKIP, TEXT, alive_mask, w
 STAGE = "classifier"
 PREFIX = "classifier"
 DEFAULT_ON = False
+LOADS_MODEL = True  # scores with a model: may run in a pool of Ray actors (resources.model_actors)
 
 LOW_SCORE = "classifier_low_score"
 HIGH_SCORE = "classifier_high_score"

@@ -76,6 +76,7 @@ from operators.schema import LANGUAGE, TEXT, alive_mask, put_column, with_reason
 STAGE = "perplexity"
 PREFIX = "perplexity"
 DEFAULT_ON = False
+LOADS_MODEL = True  # scores with a model: may run in a pool of Ray actors (resources.model_actors)
 
 TOO_HIGH = "perplexity_too_high"
 BUCKETS: tuple[str, ...] = ("head", "middle", "tail")
