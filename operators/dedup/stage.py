@@ -212,20 +212,36 @@ def dedup_documents(ds, dedup_cfg, partitions: int) -> tuple[Any, dict[str, Any]
     return joined.map_batches(_apply_drops, batch_format="pyarrow"), stats
 
 
-def apply_dedup(work_uri: str, cfg) -> tuple[Any, dict[str, Any]]:
-    """The global part of ``raysift run``: annotated shards in, final documents out. The
-    filter stages' corpus-level cuts (``pipeline.apply_corpus_stages``) come first, then dedup
-    over the documents they keep."""
-    from operators.pipeline import apply_corpus_stages
+def apply_dedup(work_uri: str, cfg, scratch_uri: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """The global part of ``raysift run``: annotated shards in, final documents out.
+
+    Dedup comes first, then the filter stages' corpus-level cuts (``pipeline.apply_corpus_stages``)
+    over the documents dedup keeps, as the published recipes order them: DCLM takes its top
+    10 % of the deduplicated pool (Li et al. 2024, §4), Llama 3 filters by quality after its
+    URL, document and line dedup (Dubey et al. 2024, §3.1.1), CCNet buckets by perplexity after
+    its line dedup (Wenzek et al. 2020, §3). A cut needs two passes over its input (the
+    corpus summary, then the cut), so with both, dedup's result is written once to
+    ``scratch_uri`` (default: ``deduped`` beside ``work_uri``) and read back rather than computed
+    twice.
+    """
+    from operators.pipeline import apply_corpus_stages, corpus_stages
+    from operators.writer import write_work_shard
 
     ds = read_parquet_dir(work_uri, cfg.storage)
     size = input_bytes([work_uri], cfg.storage)
-    ds, stats = apply_corpus_stages(ds, cfg)
     d = cfg.dedup
     if all(x is None for x in (d.exact, d.fuzzy, d.lines, d.paragraphs)):
-        return ds, stats
+        return apply_corpus_stages(ds, cfg)
     ds, dedup_stats = dedup_documents(ds, cfg.dedup, shuffle_partitions(cfg.resources.shuffle_partitions, size))
-    return ds, {**stats, **dedup_stats}
+    if not corpus_stages(cfg):
+        return ds, dedup_stats
+    scratch = scratch_uri or storage.join(work_uri.rstrip("/").rsplit("/", 1)[0], "deduped")
+    storage.delete_dir(scratch, cfg.storage)
+    ds.map_batches(write_work_shard, fn_kwargs={"work_dir": scratch, "storage_cfg": cfg.storage},
+                   batch_format="pyarrow", batch_size=cfg.resources.batch_size,
+                   num_cpus=cfg.resources.cpus_per_task).materialize()
+    ds, stats = apply_corpus_stages(read_parquet_dir(scratch, cfg.storage), cfg)
+    return ds, {**dedup_stats, **stats}
 
 
 def run_dedup(
