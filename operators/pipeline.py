@@ -84,8 +84,23 @@ def annotate_slices(table: pa.Table, cfg: PipelineConfig, rows: int, stop: int |
         yield annotate_batch(table, cfg, stop)
 
 
+def model_pool(actors: int, cpus_per_task: float, slots: int) -> tuple[int, float]:
+    """(pool size, CPUs per actor) for ``resources.model_actors``: the pool leaves the read
+    tasks at least one task slot, since reads that Ray Data does not fuse into the actors
+    (document files) would otherwise wait for CPUs the pool never frees (ENVIRONMENT.md: a
+    pool that takes every CPU deadlocks); on a one-slot cluster the actor takes half a slot.
+
+    >>> model_pool(4, 1.0, 64), model_pool(2, 1.0, 2), model_pool(1, 1.0, 1)
+    ((4, 1.0), (1, 1.0), (1, 0.5))
+    """
+    if not slots:  # Ray not started yet: nothing to size against
+        return actors, cpus_per_task
+    size = min(actors, max(1, slots - 1))
+    return size, cpus_per_task if size < slots else cpus_per_task / 2
+
+
 class ModelStages:
-    """A Ray actor that runs the model-based filter stages and those after them.
+    """A Ray actor that runs the model-based filter stages and those after them, and writes.
 
     Each actor loads a stage's model on first use and keeps it for the run (the stages cache
     models per process), so a pool of ``resources.model_actors`` actors holds exactly that many
@@ -93,12 +108,12 @@ class ModelStages:
     read tasks would otherwise load in every worker process they run in.
     """
 
-    def __init__(self, cfg: PipelineConfig, start: int) -> None:
-        self.cfg = cfg
-        self.start = start
+    def __init__(self, cfg: PipelineConfig, start: int, writer: Callable[..., pa.Table],
+                 writer_kwargs: dict[str, Any]) -> None:
+        self.cfg, self.start, self.writer, self.writer_kwargs = cfg, start, writer, writer_kwargs
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        return apply_filter_stages(table, self.cfg, self.start)
+        return self.writer(apply_filter_stages(table, self.cfg, self.start), **self.writer_kwargs)
 
 
 def reject_empty_texts(table: pa.Table, min_chars: int) -> pa.Table:
@@ -276,9 +291,11 @@ def stream(parts: list, cfg: PipelineConfig, writer: Callable[..., pa.Table], wr
     WARC and document inputs in one run both stay fused.
 
     With ``resources.model_actors`` set and a model-based stage on, the chain is cut before
-    that stage: read tasks extract and run the stages before it, a pool of at most
-    ``model_actors`` :class:`ModelStages` actors runs the rest, and the annotated text (not
-    the raw HTML) passes through the object store between them.
+    that stage and a pool of at most ``model_actors`` :class:`ModelStages` actors runs the
+    rest. Ray Data fuses the read and the stages before the cut into the actors' operator
+    (``ReadWarc->MapBatches(annotate_slices)->MapBatches(ModelStages)``), so the actors read
+    too and the raw HTML still never enters the object store; where it does not fuse, the
+    annotated text (not the HTML) passes between the read tasks and the actors.
     """
     import ray
 
@@ -288,11 +305,15 @@ def stream(parts: list, cfg: PipelineConfig, writer: Callable[..., pa.Table], wr
     written = []
     for ds in parts:
         annotated = ds.map_batches(annotate_slices, fn_kwargs={"cfg": cfg, "rows": res.batch_size, "stop": split}, **args)
-        if split is not None:
-            annotated = annotated.map_batches(
-                ModelStages, fn_constructor_kwargs={"cfg": cfg, "start": split},
-                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=res.model_actors), **args)
-        written.append(annotated.map_batches(writer, fn_kwargs=writer_kwargs, **args))
+        if split is None:
+            written.append(annotated.map_batches(writer, fn_kwargs=writer_kwargs, **args))
+        else:  # the actors write too: a write task after them would wait for CPUs the pool holds
+            size, cpus = model_pool(res.model_actors, res.cpus_per_task, task_slots(cfg))
+            written.append(annotated.map_batches(
+                ModelStages, fn_constructor_kwargs={"cfg": cfg, "start": split, "writer": writer,
+                                                    "writer_kwargs": writer_kwargs},
+                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=size),
+                **{**args, "num_cpus": cpus}))
     return written[0].union(*written[1:]) if len(written) > 1 else written[0]
 
 

@@ -54,7 +54,8 @@ class ResourcesConfig:
         most this many Ray actors, each loading a model once and keeping it; None = in the
         read tasks, where each worker process loads the model once and keeps it. Set it when
         a model is large (CCNet's KenLM models are gigabytes) so that only this many copies are
-        held; each actor takes ``cpus_per_task`` CPUs.
+        held; each actor takes ``cpus_per_task`` CPUs, and the pool leaves the read tasks at
+        least one task slot (``pipeline.model_pool``).
     """
 
     batch_size: int = 256
