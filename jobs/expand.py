@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threshold", type=float, help="math score to recall a document (default 0.5)")
     p.add_argument("--config", metavar="FILE", help="YAML config (sections expansion, scoring, decontamination, ...)")
     p.add_argument("--address", help="Ray cluster address to join (default: start a local Ray)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace what DST holds; without it a rerun of the same command resumes the expansion in DST "
+                        "after its last finished iteration (or does nothing if it finished), and an expansion with "
+                        "another config or other inputs is refused")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
 
@@ -46,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.seed_text_column:
             cfg = dataclasses.replace(cfg, seed_input=dataclasses.replace(cfg.seed_input, text_column=args.seed_text_column))
         init_ray(args.address, quiet=args.quiet)
-        stats = run_expand(args.seed, args.pool, args.output, cfg, args.approved_paths, args.decontaminate)
+        stats = run_expand(args.seed, args.pool, args.output, cfg, args.approved_paths, args.decontaminate,
+                           overwrite=args.overwrite)
         print(f"pool documents {stats['documents_in']:,}; recalled {stats['documents_out']:,} "
               f"after {stats['iterations_run']} iterations ({stats['stopped_because']})")
         for g in stats["growth"]:

@@ -24,6 +24,20 @@ Output layout (DESIGN.md, ``raysift expand``)::
     DST/iterations/<k>/proposed_paths.txt  prefixes for review (first field of each line)
     DST/iterations/<k>/model.bin      that iteration's classifier
     DST/stats.json                    documents_in/out, rejected, growth per iteration
+    DST/_run/done/iteration-<k>.json  iteration k finished: the loop's small state after it
+    DST/_run/expand/<k>/              its per-document state (scores, recalled, grown seed ids)
+
+Resuming (issue 13; :mod:`operators.resume` records what the run was started with): the unit of
+work is an iteration. Once iteration k has written ``iterations/<k>/``, the state the next
+iteration starts from is saved (:func:`save_state`) and the marker written last. With
+``resume=True`` the loop continues after the last marked iteration (:func:`load_state`), deleting
+what an unfinished iteration left; the final corpus is then written from the saved state. Every
+step is deterministic for a given config and input (negatives sampled by a stable rank of
+(seed, id), scores sorted by id, fastText single-threaded with a fixed seed below
+``classifier.small_seed_examples`` examples), so a resumed run writes what an undisturbed one
+writes. Above that size fastText trains on ``classifier.threads`` threads (all cores by default),
+which is not reproducible run to run (Hogwild updates): set ``classifier.threads: 1`` when
+resumed and undisturbed runs must agree bit for bit.
 """
 
 from __future__ import annotations
@@ -32,6 +46,7 @@ import io
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -563,6 +578,116 @@ def _read_text(uri: str) -> str:
     return read_bytes(uri).decode("utf-8")
 
 
+def _read_parquet(uri: str) -> pa.Table:
+    from operators.storage import read_bytes
+
+    return pq.read_table(pa.BufferReader(read_bytes(uri)))
+
+
+def _delete(uri: str) -> None:
+    from operators.storage import delete_dir
+
+    delete_dir(uri)  # a folder, a file or nothing
+
+
+# --- resuming ----------------------------------------------------------------------------------------
+
+RUN_DIR = "_run"  # operators.resume.RUN_DIR: the run's manifest and done markers live beside
+
+
+@dataclass
+class LoopState:
+    """The loop after a finished iteration: what the next iteration (or the final write) starts from.
+
+    scored: that iteration's ``id``, ``url``, ``tokens``, ``math_score``, ``formulas`` per pool document.
+    recalled: that iteration's recall mask over ``scored``.
+    grown_ids: pool documents added to the seed so far, in the order they joined (their texts
+        follow the seed texts in the next training set, so the order matters).
+    first_iteration: the iteration each recalled or grown document first appeared in.
+    stopped_because: set when the stop rule ended the loop after this iteration.
+    """
+
+    iteration: int
+    iterations: list[dict[str, Any]]
+    scored: pa.Table
+    recalled: np.ndarray
+    grown_ids: list[str]
+    approved_union: set[str]
+    first_iteration: dict[str, int]
+    model_uri: str
+    stopped_because: str | None = None
+
+
+def _marker_uri(out_dir: str, k: int) -> str:
+    return _join(out_dir, RUN_DIR, "done", f"iteration-{k}.json")
+
+
+def _state_dir(out_dir: str, k: int) -> str:
+    return _join(out_dir, RUN_DIR, "expand", str(k))
+
+
+def save_state(out_dir: str, state: LoopState) -> None:
+    """Record iteration ``state.iteration`` as finished: its per-document state first, the
+    marker (small JSON) last, then the previous iteration's state is dropped."""
+    k = state.iteration
+    where = _state_dir(out_dir, k)
+    _write_parquet(state.scored.append_column("recalled", pa.array(np.asarray(state.recalled, dtype=bool))),
+                   _join(where, "scored.parquet"))
+    _write_parquet(pa.table({"id": pa.array(state.grown_ids, pa.string())}), _join(where, "grown.parquet"))
+    _write_parquet(pa.table({"id": pa.array(list(state.first_iteration), pa.string()),
+                             "iteration": pa.array(list(state.first_iteration.values()), pa.int32())}),
+                   _join(where, "first_iteration.parquet"))
+    marker = {"iteration": k, "model_uri": state.model_uri, "stopped_because": state.stopped_because,
+              "approved_union": sorted(state.approved_union), "iterations": state.iterations}
+    _write_bytes(_marker_uri(out_dir, k), json.dumps(marker, default=str).encode())
+    if k > 1:
+        _delete(_state_dir(out_dir, k - 1))
+
+
+def load_state(out_dir: str, max_iterations: int) -> LoopState | None:
+    """The state after the last iteration recorded finished (up to ``max_iterations``), or None.
+    A marker whose JSON or state files cannot be read (torn by a crash) does not count."""
+    from operators.storage import exists
+
+    for k in range(max_iterations, 0, -1):
+        uri = _marker_uri(out_dir, k)
+        if not exists(uri):
+            continue
+        try:
+            marker = json.loads(_read_text(uri))
+            where = _state_dir(out_dir, k)
+            scored = _read_parquet(_join(where, "scored.parquet"))
+            grown = _read_parquet(_join(where, "grown.parquet"))
+            first = _read_parquet(_join(where, "first_iteration.parquet"))
+            state = LoopState(
+                iteration=int(marker["iteration"]),
+                iterations=list(marker["iterations"]),
+                scored=scored.drop_columns(["recalled"]),
+                recalled=scored["recalled"].to_numpy(zero_copy_only=False).astype(bool),
+                grown_ids=grown["id"].to_pylist(),
+                approved_union=set(marker["approved_union"]),
+                first_iteration=dict(zip(first["id"].to_pylist(), first["iteration"].to_pylist())),
+                model_uri=str(marker["model_uri"]),
+                stopped_because=marker["stopped_because"],
+            )
+        except (ValueError, KeyError, TypeError, OSError, pa.ArrowException):
+            continue  # torn marker or missing state: an earlier iteration, or a fresh start
+        if state.iteration == k and len(state.iterations) == k:
+            return state
+    return None
+
+
+def discard_after(out_dir: str, k: int, max_iterations: int) -> None:
+    """Delete what iterations after ``k`` left (files, state, markers) and the state of earlier
+    ones; ``k = 0`` clears every marker and state of an earlier run."""
+    for j in range(1, max_iterations + 1):
+        if j > k:
+            _delete(_marker_uri(out_dir, j))
+            _delete(_join(out_dir, "iterations", str(j)))
+        if j != k:
+            _delete(_state_dir(out_dir, j))
+
+
 # --- driver ------------------------------------------------------------------------------------------
 
 
@@ -587,6 +712,9 @@ def run_expansion(
     cfg: ExpansionConfig | None,
     out_dir: str,
     approved_prefixes: list[str] | None = None,
+    *,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
 ) -> ExpansionResult:
     """Run the DeepSeekMath loop and write DST (see the module docstring).
 
@@ -594,6 +722,9 @@ def run_expansion(
     ``pool``: a :class:`TablePool` / :class:`RayPool` or a Table with id, url, text.
     ``approved_prefixes``: when given, only these prefixes (``host/dir/`` or URLs) grow the seed;
     otherwise every proposed prefix does.
+    ``resume``: continue after the last iteration ``out_dir`` records as finished (the caller
+    makes sure it was started with the same seed, pool and config: :mod:`operators.resume`);
+    without it earlier records are cleared and the loop starts at iteration 1.
     """
     cfg = cfg or ExpansionConfig()
     started = time.perf_counter()
@@ -618,7 +749,21 @@ def run_expansion(
     model_uri = ""
     scored = None
     recalled = np.zeros(0, dtype=bool)
-    for k in range(1, cfg.iterations + 1):
+    state = load_state(out_dir, cfg.iterations) if resume else None
+    done = state.iteration if state else 0
+    discard_after(out_dir, done, cfg.iterations)
+    _delete(_join(out_dir, "recalled"))  # written whole at the end (a Ray write adds files, never replaces)
+    loop_ended = False
+    if state is not None:
+        iterations, scored, recalled, model_uri = state.iterations, state.scored, state.recalled, state.model_uri
+        grown_ids, approved_union, first_iteration = list(state.grown_ids), set(state.approved_union), dict(state.first_iteration)
+        loop_ended = state.stopped_because is not None or done == cfg.iterations
+        stopped_because = state.stopped_because or stopped_because
+        if not loop_ended:
+            grown_texts = pool.texts(grown_ids)
+        log(f"raysift: resuming the expansion in {out_dir}: iterations 1-{done} already done"
+            + ("; writing the final corpus" if loop_ended else f", continuing with iteration {done + 1}"))
+    for k in range(cfg.iterations + 1 if loop_ended else done + 1, cfg.iterations + 1):
         it_dir = _join(out_dir, "iterations", str(k))
         positives = seed_texts + grown_texts
         exclude = seed_ids | set(grown_ids)
@@ -703,7 +848,12 @@ def run_expansion(
                          f"uncollected={r['uncollected']}")
         _write_bytes(_join(it_dir, "proposed_paths.txt"), ("\n".join(lines) + "\n").encode())
         iterations.append(it_stats)
-        if should_stop(new, n_rec, k, cfg.stop_new_fraction):
+        stop = should_stop(new, n_rec, k, cfg.stop_new_fraction)
+        save_state(out_dir, LoopState(iteration=k, iterations=iterations, scored=scored, recalled=recalled,
+                                      grown_ids=grown_ids, approved_union=approved_union,
+                                      first_iteration=first_iteration, model_uri=model_uri,
+                                      stopped_because=f"new_fraction<{cfg.stop_new_fraction}" if stop else None))
+        if stop:
             stopped_because = f"new_fraction<{cfg.stop_new_fraction}"
             break
 
@@ -740,6 +890,7 @@ def run_expansion(
         "final_model": model_uri,
         "wall_seconds": round(time.perf_counter() - started, 3),
         "config": to_dict(cfg),
+        **({"resumed": {"iterations_already_done": done}} if done else {}),
     }
     _write_json(_join(out_dir, "stats.json"), stats)
     return ExpansionResult(iterations=iterations, recalled=recalled_table, final_model=model_uri, stats=stats)
