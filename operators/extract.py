@@ -111,6 +111,13 @@ MAX_REPLACED_SHARE = 0.01
 # and every ASCII-compatible charset each is one byte of the same value.
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20)])
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([a-zA-Z0-9_.:-]+)", re.I)
+# WHATWG Encoding Standard labels of UTF-16BE / UTF-16LE that are not Python codec names.
+_UTF16_LABELS = {"unicodefffe": "utf-16-be", "unicodefeff": "utf-16-le", "csunicode": "utf-16-le",
+                 "iso-10646-ucs-2": "utf-16-le", "ucs-2": "utf-16-le", "unicode": "utf-16-le"}
+# Single-byte Western charsets (after WHATWG mapping: ascii, iso-8859-1, latin1 are windows-1252)
+# that UTF-8 bytes decode "successfully" into mojibake (é -> Ã©).
+_WESTERN_SINGLE_BYTE = frozenset({"cp1252", "iso8859-15"})
+_ASCII_BYTES = bytes(range(128))
 
 
 @dataclass(frozen=True)
@@ -152,7 +159,15 @@ class ExtractConfig:
 
 
 def _codec(name: str | bytes | None) -> str | None:
-    """Python codec for a charset label, WHATWG-mapped (ISO-8859-1 -> cp1252); None if unknown."""
+    """Python codec for a charset label, WHATWG-mapped (ISO-8859-1 and ASCII -> cp1252); None if unknown.
+
+    UTF-16 labels name a byte order: ``utf-16be`` (WHATWG also ``unicodefffe``) is
+    ``utf-16-be``, ``utf-16``/``utf-16le`` are ``utf-16-le`` (WHATWG: the label "utf-16" means
+    UTF-16LE). A byte order mark overrides any label; :func:`_bom` reads it first.
+
+    >>> _codec("latin1"), _codec("UTF-16BE"), _codec("unicodeFFFE"), _codec("utf-16"), _codec("no\\x00such")
+    ('cp1252', 'utf-16-be', 'utf-16-be', 'utf-16-le', None)
+    """
     from resiliparse.parse.encoding import map_encoding_to_html5
 
     if not name:
@@ -160,13 +175,15 @@ def _codec(name: str | bytes | None) -> str | None:
     if isinstance(name, bytes):
         name = name.decode("ascii", "ignore")
     name = name.strip().strip("\"'").lower()
+    if name in _UTF16_LABELS:  # WHATWG labels Python has no codec for (unicodefffe, csunicode...)
+        return _UTF16_LABELS[name]
     try:
         codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label (hostile headers)
         return None
     mapped = map_encoding_to_html5(name)
     if mapped in ("utf-16-le", "utf-16-be"):
-        return "utf-16"  # honours a BOM; without one Python assumes little endian like WHATWG
+        return mapped  # without a BOM Python's "utf-16" would assume the machine's byte order
     try:
         codecs.lookup(mapped)
     except LookupError:
@@ -197,16 +214,52 @@ def _garbage_share(text: str, utf8: bytes | None = None) -> float:
     return (control + text.count("\ufffd")) / len(text)
 
 
+def _mostly_utf8(body: bytes) -> str | None:
+    """``body`` read as UTF-8 (U+FFFD for damaged bytes) when it is UTF-8 but for a little damage
+    (a sequence cut at the end of a truncated record, a stray byte): at least one valid multi-byte
+    sequence, more valid ones than damaged, and at most 1 % damaged (or just one). None otherwise,
+    e.g. for windows-1252 text, whose non-ASCII bytes are mostly not valid UTF-8.
+
+    >>> _mostly_utf8("déjà vu".encode() + b"\\xc3"), _mostly_utf8("déjà vu".encode("cp1252"))
+    ('déjà vu�', None)
+    """
+    text = body.decode("utf-8", errors="replace")
+    high = len(body.translate(None, _ASCII_BYTES))  # bytes >= 0x80
+    if not high:
+        return None
+    non_ascii = len(text) - (len(body) - high)  # ASCII bytes always decode to themselves
+    bad = text.count("\ufffd") - body.count("\ufffd".encode())
+    good = non_ascii - bad
+    if good > 0 and bad < good and bad <= max(1, MAX_REPLACED_SHARE * len(text)):
+        return text
+    return None
+
+
 def decode_html(body: bytes, http_charset: str | None) -> str | None:
     """Decode an HTML body: BOM, strict UTF-8, then the HTTP ``charset``, then
     ``<meta charset>``, then uchardet (resiliparse ``detect_encoding``); the first that decodes
-    strictly wins (WHATWG "encoding sniffing", simplified, except that bytes valid as UTF-8 are
-    read as UTF-8 whatever the header says: mislabeled UTF-8 is the common web error). A declared charset that fails on a few
-    bytes (at most 1 %, fewer than its valid non-ASCII characters) is used with replacement
-    characters. None when the result looks binary (control characters, U+FFFD > 5 %).
+    strictly wins (WHATWG HTML "determining the character encoding", simplified). Deviations,
+    each because mislabeled UTF-8 is the common web error (uchardet, Firefox's chardetng and
+    Chrome's CED all recognise UTF-8 by its byte patterns):
+
+    - bytes valid as UTF-8 are read as UTF-8 whatever the header says, unless the header says
+      UTF-16 and the bytes hold NULs (UTF-16 text without a BOM is valid UTF-8 full of NULs)
+      or the result looks binary;
+    - when the charset in force is a single-byte Western one (windows-1252, which WHATWG also
+      uses for the labels iso-8859-1, latin1 and ascii; iso-8859-15) or none is declared, bytes
+      that are UTF-8 but for a little damage (:func:`_mostly_utf8`: a record truncated inside a
+      character, a stray byte) are read as UTF-8 with U+FFFD for the damage, not as
+      windows-1252 mojibake (``Ã©`` for ``é``). Genuine windows-1252 pages keep windows-1252:
+      their non-ASCII bytes are mostly not valid UTF-8.
+
+    A declared charset that fails on a few bytes (at most 1 %, fewer than its valid non-ASCII
+    characters) is used with replacement characters. None when the result looks binary
+    (control characters, U+FFFD > 5 %).
 
     >>> decode_html("café".encode("cp1252"), "iso-8859-1")
     'café'
+    >>> decode_html("Un café, une crème brûlée.".encode() + b"\\xc3", "iso-8859-1")
+    'Un café, une crème brûlée.�'
     >>> decode_html(b"\\x00\\x01\\x02\\x03" * 64, None) is None
     True
     """
@@ -215,17 +268,20 @@ def decode_html(body: bytes, http_charset: str | None) -> str | None:
     if not body:
         return ""
     bom = _bom(body)
-    if bom is None:
+    header = _codec(http_charset)
+    if bom is None and not (header in ("utf-16-le", "utf-16-be") and b"\x00" in body):
         # Valid UTF-8 with non-ASCII bytes is almost never another charset, while servers that
         # label UTF-8 pages ISO-8859-1 are common: strict UTF-8 goes first (as in uchardet).
+        # Not for a body declared UTF-16 that has NUL bytes (its ASCII characters): UTF-16.
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             pass
         else:
-            return text if _garbage_share(text, body) <= MAX_GARBAGE_SHARE else None
+            if _garbage_share(text, body) <= MAX_GARBAGE_SHARE:
+                return text
     declared = []
-    for cand in (bom, _codec(http_charset)):
+    for cand in (bom, header):
         if cand and cand not in declared:
             declared.append(cand)
     meta = _META_CHARSET.search(body[:4096])
@@ -233,6 +289,10 @@ def decode_html(body: bytes, http_charset: str | None) -> str | None:
         cand = _codec(meta.group(1))
         if cand and cand not in declared and not cand.startswith("utf-16"):
             declared.append(cand)  # an ASCII-readable meta tag cannot declare UTF-16
+    if bom is None and (not declared or declared[0] in _WESTERN_SINGLE_BYTE):
+        text = _mostly_utf8(body)
+        if text is not None:
+            return text if _garbage_share(text) <= MAX_GARBAGE_SHARE else None
     for enc in declared:
         try:
             text = body.decode(enc)
