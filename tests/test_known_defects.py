@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from operators.extract import _codec, decode_html
+from operators.filters import c4, dirty_words
 
 PROPERTY = settings(max_examples=200, deadline=None,
                     derandomize=os.environ.get("RAYSIFT_HYPOTHESIS_RANDOM", "") in ("", "0"),
@@ -124,3 +125,41 @@ def test_property_declared_bomless_utf16_round_trips(text, pair):
     encoding, label = pair
     page = f"<p>{text}</p>"
     assert decode_html(page.encode(encoding), label) == page
+
+
+# --- 3. language codes never become paths ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lists(tmp_path_factory):
+    """A bad-words folder with ``en.txt`` and, beside it, a file a hostile language could reach."""
+    tmp_path = tmp_path_factory.mktemp("badwords")
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    (folder / "en.txt").write_text("darn\n")
+    (tmp_path / "zz.txt").write_text("hello\n")
+    return str(folder)
+
+
+@pytest.mark.fault_case("hostile input", "document language '../zz' (path traversal into the bad-words folder)",
+                        "no file outside the lists is opened; the language counts as one without a list")
+@pytest.mark.parametrize("language", ["../zz", "./en", "en/../en", "..", "", "en\n", "EN"])
+def test_a_language_that_is_no_plain_code_has_no_list(lists, language):
+    assert c4.badwords_regex(language, lists) is None
+    assert c4.badwords_regex("en", lists) is not None
+
+
+def test_hostile_language_column_is_unchecked_in_c4_and_dirty_words(lists):
+    text = "Hello there, friend.\n" * 6
+    stats = c4.measure(text, c4.Config(badwords_dir=lists, min_sentences=None), language="../zz")
+    assert (stats.bad_words_checked, stats.bad_words) == (False, False)
+    assert c4.measure(text, c4.Config(badwords_dir=lists, min_sentences=None), language="en").bad_words_checked
+    dw = dirty_words.measure("hello " * 50, dirty_words.Config(badwords_dir=lists), language="../zz")
+    assert (dw.checked, dw.count) == (False, None)
+
+
+@PROPERTY
+@given(st.one_of(st.text(max_size=12),
+                 st.lists(st.sampled_from(["..", ".", "zz", "en", "", "lists", "EN"]), min_size=1,
+                          max_size=4).map("/".join)))
+def test_property_only_a_plain_code_with_a_file_has_a_list(lists, language):
+    assert (c4.badwords_regex(language, lists) is not None) == (language == "en")

@@ -28,7 +28,8 @@ matched on the lower-cased cleaned text, flanked by non-word characters (or the 
 except for ja, th and zh, where any substring matches. The per-language allowlists of C4
 (ja: sm, グロ, 女の子; zh: 性) are removed. The language is the document's ``language``
 column (``default_language`` when null); a language without a bundled list is not checked
-(datatrove raises unless ``fail_on_missing_language=False``). Differences from datatrove:
+(datatrove raises unless ``fail_on_missing_language=False``), nor is a value that is not a
+plain language code (it never becomes part of a file path). Differences from datatrove:
 we lower-case list entries (datatrove keeps ``MILF``, ``Cabrón``, ... which then never match
 the lower-cased text), and we subtract only the document language's allowlist (datatrove
 subtracts both from every list).
@@ -218,9 +219,23 @@ def normalize_language(language: str | None, default: str) -> str:
     return re.split(r"[-_]", lang, maxsplit=1)[0] if lang else default
 
 
+# A language code that may name a list file: ISO 639-1/-3 letters, optionally a subtag
+# ("en", "yue", "pt-br"). Anything else ("../x", "/etc/x", "en\n") has no list: the document's
+# language column is input data and must never steer which file is opened.
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]+)?")
+
+
 @functools.lru_cache(maxsize=64)
 def badwords_regex(language: str, badwords_dir: str | None = None) -> re.Pattern[str] | None:
-    """The compiled bad-words matcher for ``language`` (loaded once per process), or None."""
+    """The compiled bad-words matcher for ``language`` (loaded once per process), or None when
+    there is no list for it, including every ``language`` that is not a plain code
+    (:data:`LANGUAGE_CODE`: no path can be built from a hostile ``language`` value).
+
+    >>> badwords_regex("en") is not None, badwords_regex("../c4/en"), badwords_regex("EN")
+    (True, None, None)
+    """
+    if not isinstance(language, str) or not LANGUAGE_CODE.fullmatch(language):
+        return None
     folder = Path(badwords_dir) if badwords_dir else BADWORDS_DIR
     path = folder / f"{language}.txt"
     if not path.is_file():
