@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 
 from operators.extract import _codec, decode_html
 from operators.filters import c4, dirty_words
+from operators.filters import gopher_quality as gq
+from operators.filters.text import has_alpha
 
 PROPERTY = settings(max_examples=200, deadline=None,
                     derandomize=os.environ.get("RAYSIFT_HYPOTHESIS_RANDOM", "") in ("", "0"),
@@ -163,3 +165,28 @@ def test_hostile_language_column_is_unchecked_in_c4_and_dirty_words(lists):
                           max_size=4).map("/".join)))
 def test_property_only_a_plain_code_with_a_file_has_a_list(lists, language):
     assert (c4.badwords_regex(language, lists) is not None) == (language == "en")
+
+
+# --- 4. has_alpha is about letters ---------------------------------------------------------
+
+NUMERALS = "Ⅻⅷ½²³①〇٣፩௰ↂ"  # Nl and No characters (isnumeric, not isalpha) and decimal digits
+
+
+def test_has_alpha_is_false_for_numerals_of_any_script():
+    assert [has_alpha(t) for t in ["2024", "Ⅻ", "ⅫⅫⅫⅫ", "½", "x²", "①②", "〇", "٣", "Kapitel", "ⅻa", "_"]] == [
+        False, False, False, False, True, False, False, False, True, True, False]
+
+
+@PROPERTY
+@given(st.text(st.one_of(st.sampled_from(NUMERALS + "abé東_-"), st.characters()), max_size=12))
+def test_property_has_alpha_is_any_isalpha(token):
+    assert has_alpha(token) == any(c.isalpha() for c in token)
+
+
+def test_gopher_alpha_words_do_not_count_roman_numerals():
+    """datatrove (gopher_quality_filter.py): ``any(c.isalpha() for c in w)`` per word."""
+    words = ["the", "and"] + ["lorem"] * 78
+    kept = gq.measure(" ".join(words + ["ⅫⅫⅫⅫ"] * 20), gq.Config())
+    dropped = gq.measure(" ".join(words + ["ⅫⅫⅫⅫ"] * 21), gq.Config())
+    assert (kept.alpha_words_ratio, gq.decide(kept, gq.Config())) == (0.8, None)
+    assert (dropped.alpha_words_ratio, gq.decide(dropped, gq.Config())) == (80 / 101, gq.TOO_FEW_ALPHA_WORDS)

@@ -271,8 +271,24 @@ def is_symbol_token(token: str) -> bool:
 
 
 def has_alpha(token: str) -> bool:
-    """True when ``token`` has at least one alphabetic character (``str.isalpha``)."""
-    return token.isalpha() or _ALPHA_RE.search(token) is not None
+    """True when ``token`` has at least one letter (a character for which ``str.isalpha``
+    holds: Unicode categories L*). Numerals are not letters, whatever their script: ``2024``,
+    Roman ``Ⅻ`` (Nl), ``½`` or ``²`` (No). Gopher's "words with at least one alphabetic
+    character" (Rae et al. 2021, Appendix A) and datatrove's ``any(c.isalpha() for c in w)``.
+
+    >>> [has_alpha(t) for t in ["abc", "2024", "Ⅻ", "½", "x²", "東京", "_-"]]
+    [True, False, False, False, True, True, False]
+    """
+    if token.isalpha():
+        return True
+    # [^\W\d_] is a word character that is not a decimal digit: a letter, or one of the
+    # other numerals (No, Nl), which str.isalnum also counts; those are checked one by one.
+    match = _ALPHA_RE.search(token)
+    while match is not None:
+        if match.group().isalpha():
+            return True
+        match = _ALPHA_RE.search(token, match.end())
+    return False
 
 
 def word_lines(text: str) -> list[str]:
