@@ -78,7 +78,7 @@ def _write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def _stable(value: Any, root: Path) -> Any:
+def _stable(value: Any, root: Path | str) -> Any:
     """A stats.json without timings; paths made relative to the output ``root``."""
     if isinstance(value, dict):
         return {k: _stable(v, root) for k, v in value.items() if k not in VOLATILE}
@@ -228,6 +228,38 @@ def test_loop_interrupted_mid_iteration_resumes_after_the_last_finished_one(tmp_
     _assert_same_output(out, ref, 3)
 
 
+@pytest.mark.shared_data
+def test_loop_on_s3_resumes_to_the_local_output(moto_s3, s3_env, tmp_path):
+    """The same interruption with DST on S3 (moto): markers, state and models are objects."""
+    from operators import storage
+
+    s3_env(moto_s3)
+    bucket = moto_s3.new_bucket("expand-resume")
+    seed_rows, pool_rows = _inputs(40, 30, 40)
+    seed, pool = pa.Table.from_pylist(seed_rows), pa.Table.from_pylist(pool_rows)
+    cfg = ExpansionConfig(iterations=2, stop_new_fraction=None, max_chars=2_000, classifier=FAST)
+    ref, out = tmp_path / "ref", f"s3://{bucket}/out"
+    run_expansion(seed, _CountingPool(pool), cfg, str(ref))
+    with pytest.raises(_Crash):
+        run_expansion(seed, _CountingPool(pool, fail_at=3), cfg, out)
+    assert storage.exists(f"{out}/_run/done/iteration-1.json") and storage.exists(f"{out}/iterations/2/model.bin")
+    assert not storage.exists(f"{out}/_run/done/iteration-2.json")
+
+    rerun = _CountingPool(pool)
+    run_expansion(seed, rerun, cfg, out, resume=True, log=lambda _: None)
+    assert rerun.scores == 2  # iteration 2 only
+
+    def parquet(uri: str) -> pa.Table:
+        return pq.read_table(pa.BufferReader(storage.read_bytes(uri)))
+
+    assert parquet(f"{out}/recalled/part-00000.parquet").equals(pq.read_table(ref / "recalled" / "part-00000.parquet"))
+    for rel in ("iterations/1/model.bin", "iterations/2/model-fold1.bin", "iterations/2/proposed_paths.txt"):
+        assert storage.read_bytes(f"{out}/{rel}") == (ref / rel).read_bytes(), rel
+    for rel in ("iterations/2/stats.json", "stats.json"):
+        got = _stable(json.loads(storage.read_bytes(f"{out}/{rel}")), out)
+        assert got == _stable(json.loads((ref / rel).read_text()), ref), rel
+
+
 # ---------------------------------------------------------------- the job's resume wiring (no Ray)
 
 
@@ -336,23 +368,29 @@ def test_killed_expand_driver_rerun_resumes_to_the_undisturbed_output(tmp_path):
         return [sys.executable, "-m", "jobs.expand", "--quiet", "--seed", str(seed), "--pool", str(pool),
                 "--iterations", "2", "--config", str(config), "--output", str(dst)]
 
-    done = _run(command(ref), f"{tmp_path}-ref")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads((ref / "stats.json").read_text())["iterations_run"] == 2
-
-    marker = f"{tmp_path}-killed"
-    proc = subprocess.Popen(command(out), cwd=REPO, env=_env(marker), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    first_done = out / "_run" / "done" / "iteration-1.json"
-    deadline = time.monotonic() + 400
+    # the undisturbed run beside the one to be killed (each starts its own Ray)
+    ref_marker, marker = f"{tmp_path}-ref", f"{tmp_path}-killed"
+    undisturbed = subprocess.Popen(command(ref), cwd=REPO, env=_env(ref_marker), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True)
     try:
-        while time.monotonic() < deadline and proc.poll() is None and not first_done.exists():
-            time.sleep(0.05)
-        assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}"
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        proc = subprocess.Popen(command(out), cwd=REPO, env=_env(marker), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        first_done = out / "_run" / "done" / "iteration-1.json"
+        deadline = time.monotonic() + 400
+        try:
+            while time.monotonic() < deadline and proc.poll() is None and not first_done.exists():
+                time.sleep(0.05)
+            assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}"
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            kill_processes_mentioning(marker, grace_seconds=2)
+        _, err = undisturbed.communicate(timeout=600)
+        assert undisturbed.returncode == 0, err[-3000:]
     finally:
-        kill_processes_mentioning(marker, grace_seconds=2)
+        undisturbed.kill()
+        kill_processes_mentioning(ref_marker, grace_seconds=2)
+    assert json.loads((ref / "stats.json").read_text())["iterations_run"] == 2
     assert first_done.exists()
     assert json.loads((out / "_run" / "manifest.json").read_text())["finished"] is False
     first_files = {p.name: p.stat().st_mtime_ns for p in (out / "iterations" / "1").iterdir()}
