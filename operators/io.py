@@ -19,9 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlparse, urlsplit
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 from operators import schema
 from operators import storage as st
@@ -53,6 +54,8 @@ LANGUAGE_SCORE_FALLBACKS = ("metadata.language_score",)
 top-level column is missing."""
 
 _GLOB_CHARS = "*?["
+# Every name _classify_file takes (the others in a listed directory are ignored).
+_INPUT_SUFFIXES = (*MANIFEST_SUFFIXES, *WARC_SUFFIXES, *DOCUMENT_SUFFIXES)
 _OPAQUE_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:(?!\d)", re.IGNORECASE)
 
 
@@ -126,7 +129,7 @@ def _glob(pattern: str, storage: st.StorageConfig | None) -> list[str]:
     if st.is_s3(pattern):
         first = min(pattern.index(c) for c in _GLOB_CHARS if c in pattern)
         prefix = pattern[:first].rsplit("/", 1)[0]
-        candidates = st.list_files(prefix, None, storage)
+        candidates = st.list_files(prefix, _INPUT_SUFFIXES, storage)
         # also match directories implied by the listing
         return sorted(p for p in candidates if fnmatch.fnmatchcase(p, pattern)
                       or fnmatch.fnmatchcase(p, pattern.rstrip("/") + "/*"))
@@ -172,7 +175,7 @@ def _expand_one(src: str, warcs: set[str], docs: set[str], cfg: InputConfig,
     if not st.exists(src, storage):
         raise InputError(f"input {src!r} does not exist; accepted: {ACCEPTED}")
     if st.is_dir(src, storage):
-        listed = [p for p in st.list_files(src, None, storage)
+        listed = [p for p in st.list_files(src, _INPUT_SUFFIXES, storage)
                   if _classify_file(p, warcs, docs, cfg, storage, strict=False)]
         if not listed:
             raise InputError(f"directory {src!r} holds no WARC or document file; accepted: {ACCEPTED}")
@@ -188,7 +191,9 @@ def expand_inputs(srcs: list[str], storage: st.StorageConfig | None = None,
     ignored, hidden ``.``/``_`` names skipped; local paths become absolute); globs (``data/**/*.warc.gz``) are expanded;
     ``*.paths.gz`` manifests are read and their relative paths joined to
     ``cfg.manifest_base``. A missing path, an unknown file type, or a source that yields
-    nothing raises :class:`InputError`.
+    nothing raises :class:`InputError`. Local paths are normalised (``a/../b`` is ``b``); an
+    S3 input key with a ``.``, ``..`` or empty segment raises ``storage.S3KeyError`` (a
+    ConfigError): S3 keys are literal, and pyarrow would read another object for it.
     """
     cfg = cfg or InputConfig()
     if isinstance(srcs, str):
@@ -461,10 +466,54 @@ def iter_document_tables(uri: str, cfg: InputConfig | None = None,
 # ---------------------------------------------------------------- Ray adapter
 
 
-def _ray_datasource_class() -> type:
-    from ray.data.datasource import FileBasedDatasource
+def ray_reads_as_named(path: str) -> bool:
+    """False when Ray Data's path handling would turn ``path`` into another name.
 
-    class DocumentDatasource(FileBasedDatasource):
+    Ray Data parses every path as a URL (``urllib.parse.urlparse``), which deletes tabs, CRs
+    and LFs anywhere (WHATWG URL parsing) and drops an empty trailing ``;params`` or ``?query``;
+    ``s3://b/in/a\\nb.jsonl`` would be looked up as ``b/in/ab.jsonl`` and the whole run would
+    stop on a FileNotFoundError. S3 keys and local file names may hold such characters, so
+    :func:`read_documents` reads those files itself.
+
+    >>> ray_reads_as_named("s3://b/in/a.jsonl"), ray_reads_as_named("s3://b/in/a\\nb.jsonl")
+    (True, False)
+    """
+    _, sep, rest = path.partition("://")
+    if not sep:
+        rest = path
+    parsed = urlparse(path, allow_fragments=False)
+    seen = parsed.netloc + parsed.path
+    if parsed.params:
+        seen += ";" + parsed.params
+    if parsed.query:
+        seen += "?" + parsed.query
+    return seen == rest
+
+
+def _direct_tables(fs: Any, path: str, uri: str, cfg: InputConfig) -> Iterator[pa.Table]:
+    """One document file's tables, opened here (an error opening it is the guard's to name)."""
+    if path.lower().endswith(".parquet"):
+        with fs.open_input_file(path) as f:
+            yield from iter_parquet_tables(f, uri, cfg)
+    else:
+        with fs.open_input_stream(path, compression=compression_of(path)) as f:
+            yield from iter_jsonl_tables(f, uri, cfg)
+
+
+def _read_direct(fs: Any, path: str, uri: str, cfg: InputConfig, storage_cfg: st.StorageConfig) -> Iterator[pa.Table]:
+    """Read task of a file whose name Ray Data would change (:func:`ray_reads_as_named`)."""
+    if uri.startswith("s3://"):
+        st.start_jitter(storage_cfg)
+    yield from guard_document_tables(_direct_tables(fs, path, uri, cfg), uri)
+
+
+def _ray_datasource_class() -> dict[str, type]:
+    import functools
+
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, FileBasedDatasource, ReadTask
+
+    class DocumentFileDatasource(FileBasedDatasource):
         """Streams Parquet/JSONL document files as tables with the document schema."""
 
         _FILE_EXTENSIONS = ["parquet", "jsonl", "json", "ndjson", "gz", "zst", "zstd"]
@@ -493,16 +542,59 @@ def _ray_datasource_class() -> type:
             else:
                 yield from guard_document_tables(iter_jsonl_tables(f, uri, self._input_cfg), uri)
 
-    DocumentDatasource.__qualname__ = "DocumentDatasource"  # pickled by reference
-    return DocumentDatasource
+    class DocumentDatasource(Datasource):
+        """Document files as tables with the document schema: through Ray Data's file reader
+        (:class:`DocumentFileDatasource`), except files whose names Ray Data would change
+        (:func:`ray_reads_as_named`), which get a read task each that opens them as named; a
+        file that then cannot be opened or read is a ``corrupt_file`` row, not a failed run."""
+
+        def __init__(self, paths: list[str], *, cfg: InputConfig | None = None,
+                     storage: st.StorageConfig | None = None, uri_prefix: str = "",
+                     filesystem: Any = None, **kwargs: Any) -> None:
+            super().__init__()
+            self._input_cfg = cfg or InputConfig()
+            self._storage_cfg = storage or st.DEFAULT_STORAGE
+            self._uri_prefix = uri_prefix
+            self._fs = filesystem
+            direct = [p for p in paths if not ray_reads_as_named(p)]
+            named = [p for p in paths if ray_reads_as_named(p)]
+            self._files = (DocumentFileDatasource(named, cfg=cfg, storage=storage, uri_prefix=uri_prefix,
+                                                  filesystem=filesystem, **kwargs) if named else None)
+            sizes: list[int | None] = [None] * len(direct)
+            if direct:
+                infos = st.with_retries(lambda: filesystem.get_file_info(direct), attempts=self._storage_cfg.retries)
+                sizes = [i.size if i.type == pafs.FileType.File else None for i in infos]
+            self._direct = list(zip(direct, sizes))
+
+        def estimate_inmemory_data_size(self) -> int | None:
+            total = (self._files.estimate_inmemory_data_size() or 0) if self._files else 0
+            return total + sum(size or 0 for _, size in self._direct)
+
+        @property
+        def supports_distributed_reads(self) -> bool:
+            return self._files.supports_distributed_reads if self._files else True
+
+        def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
+                           data_context: Any = None) -> list:
+            tasks = (self._files.get_read_tasks(parallelism, per_task_row_limit=per_task_row_limit,
+                                                data_context=data_context) if self._files else [])
+            for path, size in self._direct:
+                meta = BlockMetadata(num_rows=None, size_bytes=size, exec_stats=None, input_files=[path])
+                fn = functools.partial(_read_direct, self._fs, path, self._uri_prefix + path, self._input_cfg,
+                                       self._storage_cfg)
+                tasks.append(ReadTask(fn, meta, per_task_row_limit=per_task_row_limit))
+            return tasks
+
+    DocumentFileDatasource.__qualname__ = "DocumentFileDatasource"  # pickled by reference
+    DocumentDatasource.__qualname__ = "DocumentDatasource"
+    return {"DocumentDatasource": DocumentDatasource, "DocumentFileDatasource": DocumentFileDatasource}
 
 
 def __getattr__(name: str) -> Any:
-    # DocumentDatasource is built lazily so importing this module does not import Ray.
-    if name == "DocumentDatasource":
-        cls = _ray_datasource_class()
-        globals()["DocumentDatasource"] = cls
-        return cls
+    # The datasources are built lazily so importing this module does not import Ray.
+    if name in ("DocumentDatasource", "DocumentFileDatasource"):
+        globals().update(_ray_datasource_class())
+        return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -55,6 +55,8 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from operators.config import ConfigError
+
 # Ceph RGW (and other non-AWS stores) reject the flexible checksums newer AWS SDKs send by
 # default with HTTP 411; only compute them when an operation requires them (ENVIRONMENT.md).
 os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "WHEN_REQUIRED")
@@ -112,6 +114,10 @@ _RETRIES_LOCK = threading.Lock()
 
 class StorageError(ValueError):
     """A URI cannot be handled; the message names the URI and what is accepted."""
+
+
+class S3KeyError(StorageError, ConfigError):
+    """An S3 key that pyarrow's S3 client cannot address as written (see :func:`s3_key_problem`)."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,43 @@ def split_s3(uri: str) -> tuple[str, str]:
         raise StorageError("an s3:// URI must not hold credentials (user:password@ before the bucket); write "
                            "s3://BUCKET/KEY and give the credentials through the AWS credential chain")
     return bucket, key
+
+
+def s3_key_problem(key: str) -> str | None:
+    """Why pyarrow's S3 client cannot address ``key`` as written, or None.
+
+    S3 keys are literal strings: ``a/./b`` and ``a/../b`` are keys of their own, and boto3 reads
+    them as such. The AWS SDK inside pyarrow resolves ``.`` and ``..`` segments before sending a
+    request, so it would read another object (``a/b``, ``b``), and it refuses empty segments
+    (``a//b``). Such keys are refused (:class:`S3KeyError`) rather than read wrongly or
+    skipped without a word. One trailing ``/`` (a prefix) is fine.
+
+    >>> s3_key_problem("crawl/a.warc.gz"), s3_key_problem("crawl/"), s3_key_problem("crawl/./a")
+    (None, None, "a '.' segment")
+    """
+    parts = key.split("/")
+    if parts and parts[-1] == "":
+        parts.pop()  # "prefix/"
+    for part in parts:
+        if part in (".", ".."):
+            return f"a {part!r} segment"
+        if part == "":
+            return "an empty segment ('//' or a leading '/')"
+    return None
+
+
+def _refuse_s3_keys(bucket: str, keys: list[str]) -> None:
+    """Raise :class:`S3KeyError` naming the first keys that :func:`s3_key_problem` refuses."""
+    bad = [(k, why) for k in keys if (why := s3_key_problem(k))]
+    if not bad:
+        return
+    shown = "; ".join(f"{f's3://{bucket}/{k}'!r} has {why}" for k, why in bad[:3])
+    more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+    raise S3KeyError(
+        f"{shown}{more}: S3 keys are literal, but pyarrow's S3 client resolves '.' and '..' "
+        "segments before sending a request (it would read another object) and refuses empty "
+        "ones; rename these objects, or give inputs that do not include them"
+    )
 
 
 def endpoint_url(cfg: StorageConfig | None = None) -> str | None:
@@ -258,6 +301,11 @@ def is_s3_filesystem(fs: pafs.FileSystem) -> bool:
 def resolve(uri: str, cfg: StorageConfig | None = None) -> tuple[pafs.FileSystem, str]:
     """Filesystem and in-filesystem path for a local path, ``file://`` URI or ``s3://`` URI.
 
+    Local paths are made absolute and normalised as ``os.path.abspath`` does (``a/./b`` and
+    ``x/../a/b`` are ``a/b``, lexically, without following symlinks). S3 keys are taken
+    literally, and a key pyarrow cannot address as written (``.``, ``..`` or empty segments)
+    raises :class:`S3KeyError`, a ConfigError (:func:`s3_key_problem`).
+
     >>> fs, path = resolve("/tmp/x.parquet")
     >>> type(fs).__name__, path
     ('LocalFileSystem', '/tmp/x.parquet')
@@ -266,6 +314,7 @@ def resolve(uri: str, cfg: StorageConfig | None = None) -> tuple[pafs.FileSystem
         raise StorageError(f"expected a path or s3:// URI, got {uri!r}")
     if is_s3(uri):
         bucket, key = split_s3(uri)
+        _refuse_s3_keys(bucket, [key] if key else [])
         cfg = cfg or DEFAULT_STORAGE
         start_jitter(cfg)
         return s3_filesystem(bucket, cfg), f"{bucket}/{key}".rstrip("/") if key else bucket
@@ -890,6 +939,11 @@ def list_files(
     A file URI lists itself. Names starting with ``.`` or ``_`` below the root (temporary
     files, ``_SUCCESS`` markers) are skipped, as Ray and Spark do. ``suffixes`` keeps only
     names ending in one of them (case-insensitive). A missing path lists nothing.
+
+    Local paths are normalised first (:func:`resolve`: ``a/../b`` lists ``b``). S3 keys are
+    literal: a key with a ``.``, ``..`` or empty segment under the prefix is not taken for a
+    hidden name but refused with :class:`S3KeyError` (a ConfigError naming it), because
+    pyarrow's S3 client would read another object for it (:func:`s3_key_problem`).
     """
     fs, path = resolve(uri_or_dir, cfg)
     wanted = tuple(s.lower() for s in suffixes) if suffixes is not None else None
@@ -898,9 +952,13 @@ def list_files(
         infos = [info]
     elif info.type == pafs.FileType.Directory:
         selector = pafs.FileSelector(path, recursive=True, allow_not_found=True)
-        infos = fs.get_file_info(selector)
+        infos = [i for i in fs.get_file_info(selector) if i.type == pafs.FileType.File]
+        if is_s3_filesystem(fs):
+            bucket = path.split("/", 1)[0]
+            _refuse_s3_keys(bucket, [i.path.split("/", 1)[1] for i in infos
+                                     if wanted is None or i.path.lower().endswith(wanted)])
         root = path.rstrip("/")
-        infos = [i for i in infos if i.type == pafs.FileType.File and not _hidden(i.path[len(root):])]
+        infos = [i for i in infos if not _hidden(i.path[len(root):])]
     else:
         return []
     out = [

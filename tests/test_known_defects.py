@@ -16,17 +16,25 @@ Ray-backed reads of such names are in tests/test_io.py (``test_read_documents_wi
 
 from __future__ import annotations
 
+import json
 import os
 import string
 
+import pyarrow.fs as pafs
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from operators import io as rio
+from operators import storage
+from operators.config import ConfigError
 from operators.extract import _codec, decode_html
 from operators.filters import c4, dirty_words
 from operators.filters import gopher_quality as gq
 from operators.filters.text import has_alpha
+from operators.stats import BatchStats
+from operators.warc import SKIP_CORRUPT_FILE
+from operators.writer import shard_name
 
 PROPERTY = settings(max_examples=200, deadline=None,
                     derandomize=os.environ.get("RAYSIFT_HYPOTHESIS_RANDOM", "") in ("", "0"),
@@ -35,6 +43,7 @@ PROPERTY = settings(max_examples=200, deadline=None,
 FRENCH = "Le café de la gare a fermé ses portes après quarante-deux années d'activité à Genève."
 JAPANESE = "今日は良い天気です。桜がとても綺麗でした。"
 WESTERN_LABELS = ["windows-1252", "iso-8859-1", "latin1", "ascii", "US-ASCII"]
+
 
 # --- 1. mislabeled UTF-8 with a damaged byte -----------------------------------------------
 
@@ -190,3 +199,92 @@ def test_gopher_alpha_words_do_not_count_roman_numerals():
     dropped = gq.measure(" ".join(words + ["ⅫⅫⅫⅫ"] * 21), gq.Config())
     assert (kept.alpha_words_ratio, gq.decide(kept, gq.Config())) == (0.8, None)
     assert (dropped.alpha_words_ratio, gq.decide(dropped, gq.Config())) == (80 / 101, gq.TOO_FEW_ALPHA_WORDS)
+
+
+# --- 5. names Ray Data would change --------------------------------------------------------
+
+_NAME_CHARS = st.sampled_from(list("ab/.") + ["\t", "\r", "\n", "?", ";", "#", "%", " ", "\x01", "é"])
+
+
+@PROPERTY
+@given(st.text(_NAME_CHARS, min_size=1, max_size=10))
+def test_property_ray_reads_as_named_agrees_with_ray_data(name):
+    from ray.data.datasource.path_util import _resolve_paths_and_filesystem
+
+    path = "/data/in/" + name
+    resolved, _ = _resolve_paths_and_filesystem([path], pafs.LocalFileSystem())
+    assert rio.ray_reads_as_named(path) == (resolved == [path])
+
+
+@pytest.mark.fault_case("hostile input", "S3 keys with a tab, a CR (listed back as LF by the store) or a control "
+                        "character", "read by their own read task; a key that cannot be opened is a counted "
+                        "corrupt_file, never a failed run; shard names sanitised")
+def test_s3_document_keys_ray_would_rename_are_read_or_counted(moto_s3, s3_env):
+    s3_env(moto_s3)
+    client = moto_s3.client()
+    client.create_bucket(Bucket="odd-keys")
+    line = lambda i: json.dumps({"id": f"d{i}", "text": f"document {i}"}).encode() + b"\n"  # noqa: E731
+    keys = {"in/tab\there.jsonl": line(1), "in/cr\rhere.jsonl": line(2), "in/ctl\x01here.jsonl": line(3)}
+    for key, body in keys.items():
+        client.put_object(Bucket="odd-keys", Key=key, Body=body)
+    plan = rio.expand_inputs(["s3://odd-keys/in"], storage.StorageConfig())
+    # moto's listing (XML) gives the CR back as an LF: a name that exists nowhere
+    assert plan.document_files == ["s3://odd-keys/in/cr\nhere.jsonl", "s3://odd-keys/in/ctl\x01here.jsonl",
+                                   "s3://odd-keys/in/tab\there.jsonl"]
+    direct = [f for f in plan.document_files if not rio.ray_reads_as_named(f)]
+    assert direct == ["s3://odd-keys/in/cr\nhere.jsonl", "s3://odd-keys/in/tab\there.jsonl"]
+    fs, _ = storage.resolve(direct[0])
+    source = rio.__getattr__("DocumentDatasource")([storage.resolve(f)[1] for f in direct], filesystem=fs,
+                                                   uri_prefix="s3://")
+    tasks = source.get_read_tasks(2)
+    assert len(tasks) == 2  # one each, without Ray's file reader (which would have raised)
+    tables = [table for task in tasks for table in task()]
+    stats = BatchStats()
+    for table in tables:
+        stats.merge(BatchStats.of_table(table))
+    assert stats.documents_in == 1
+    assert stats.files_with_problems() == {"s3://odd-keys/in/cr\nhere.jsonl": {SKIP_CORRUPT_FILE: 1}}
+    assert [shard_name(t).rsplit("-", 1)[0] for t in tables] == ["cr_here", "tab_here"]
+
+
+# --- 6. '.' and '..' segments ---------------------------------------------------------------
+
+def test_s3_key_problems():
+    assert [storage.s3_key_problem(k) for k in ["a/b.warc.gz", "a/", "a/./b", "a/../b", "..", "a//b", "/a", ""]] == [
+        None, None, "a '.' segment", "a '..' segment", "a '..' segment", "an empty segment ('//' or a leading '/')",
+        "an empty segment ('//' or a leading '/')", None]
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/./in", "s3://bucket/in/../x.jsonl", "s3://bucket/in//x.jsonl"])
+def test_s3_uri_with_dot_segments_is_a_config_error_naming_it(uri):
+    with pytest.raises(ConfigError, match=rf"^'{uri}' has (a '\.'|a '\.\.'|an empty) segment.*rename"):
+        storage.resolve(uri, storage.StorageConfig(endpoint_url="http://127.0.0.1:9"))
+
+
+@pytest.mark.fault_case("hostile input", "S3 keys with '.' or '..' segments under an input prefix",
+                        "ConfigError naming the keys (pyarrow would read other objects); never skipped silently")
+def test_listing_a_prefix_with_dot_segment_keys_refuses_them(moto_s3, s3_env):
+    s3_env(moto_s3)
+    client = moto_s3.client()
+    client.create_bucket(Bucket="dots")
+    for key in ["in/ok.jsonl", "in/./dot.jsonl", "in/x/../up.jsonl", "in/notes/./readme.txt"]:
+        client.put_object(Bucket="dots", Key=key, Body=b'{"id": "a", "text": "b"}\n')
+    cfg = storage.StorageConfig()
+    with pytest.raises(ConfigError) as err:
+        rio.expand_inputs(["s3://dots/in"], cfg)
+    assert "'s3://dots/in/./dot.jsonl' has a '.' segment" in str(err.value)
+    assert "'s3://dots/in/x/../up.jsonl' has a '..' segment" in str(err.value)
+    assert "readme" not in str(err.value)  # not an input file: not read, not refused
+    assert storage.list_files("s3://dots/in/notes", [".jsonl"], cfg) == []  # nothing wanted there ...
+    with pytest.raises(ConfigError, match="readme.txt' has a '.' segment"):
+        storage.list_files("s3://dots/in/notes", None, cfg)  # ... unless the caller wants every file
+
+
+def test_local_dot_segments_are_normalised_like_os_path(tmp_path, monkeypatch):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.jsonl").write_text('{"id": "1", "text": "t"}\n')
+    want = [str(tmp_path / "b" / "x.jsonl")]
+    assert storage.list_files(str(tmp_path / "a" / ".." / "b")) == want  # "a" need not exist (lexical)
+    assert storage.list_files(str(tmp_path / "." / "b" / ".")) == want
+    monkeypatch.chdir(tmp_path / "b")
+    assert rio.expand_inputs(["./../b/./x.jsonl"]).document_files == want
