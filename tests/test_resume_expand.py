@@ -193,6 +193,14 @@ def test_loop_interrupted_mid_iteration_resumes_after_the_last_finished_one(tmp_
     ref, out = tmp_path / "ref", tmp_path / "out"
     run_expansion(seed, _CountingPool(pool), LOOP_CFG, str(ref))
 
+    early = _CountingPool(pool, fail_at=1)  # lost in iteration 1: nothing to keep
+    with pytest.raises(_Crash):
+        run_expansion(seed, early, LOOP_CFG, str(out))
+    logs: list[str] = []
+    with pytest.raises(_Crash):
+        run_expansion(seed, _CountingPool(pool, fail_at=1), LOOP_CFG, str(out), resume=True, log=logs.append)
+    assert logs == [f"raysift: resuming the expansion in {out}: no iteration had finished, starting at iteration 1"]
+
     crashing = _CountingPool(pool, fail_at=3)  # cross-fitting scores twice per iteration: 3 = iteration 2
     with pytest.raises(_Crash):
         run_expansion(seed, crashing, LOOP_CFG, str(out))
@@ -203,7 +211,7 @@ def test_loop_interrupted_mid_iteration_resumes_after_the_last_finished_one(tmp_
     (out / "iterations" / "3" / "stale.txt").write_text("left by an earlier attempt")
     first_model = (out / "iterations" / "1" / "model.bin").stat().st_mtime_ns
 
-    logs: list[str] = []
+    logs.clear()
     rerun = _CountingPool(pool)
     result = run_expansion(seed, rerun, LOOP_CFG, str(out), resume=True, log=logs.append)
     assert logs == [f"raysift: resuming the expansion in {out}: iterations 1-1 already done, continuing with iteration 2"]

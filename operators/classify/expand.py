@@ -763,6 +763,8 @@ def run_expansion(
             grown_texts = pool.texts(grown_ids)
         log(f"raysift: resuming the expansion in {out_dir}: iterations 1-{done} already done"
             + ("; writing the final corpus" if loop_ended else f", continuing with iteration {done + 1}"))
+    elif resume:
+        log(f"raysift: resuming the expansion in {out_dir}: no iteration had finished, starting at iteration 1")
     for k in range(cfg.iterations + 1 if loop_ended else done + 1, cfg.iterations + 1):
         it_dir = _join(out_dir, "iterations", str(k))
         positives = seed_texts + grown_texts
