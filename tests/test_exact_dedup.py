@@ -116,3 +116,14 @@ def test_ray_stage_equals_reference(ray_cluster):
     got = sorted(tuple(r.values()) for r in exact_dedup(ray_cluster.data.from_arrow(table).repartition(4), ExactDedupConfig()).take_all())
     assert got == expected
     assert {r[1] for r in got} == {EXACT_DUPLICATE_URL, EXACT_DUPLICATE_TEXT}
+
+
+@pytest.mark.ray
+def test_ray_stage_on_no_documents_drops_nothing(ray_cluster):
+    """Every document rejected before dedup (an empty alive set, as Ray Data hands it over:
+    no block ever went through the key map): no rows to drop, not a missing-column error."""
+    table = pa.table({"id": ["a", "b"], "url": [None, None], "text": ["x", "x"], "reason": ["short", "short"]})
+    alive = ray_cluster.data.from_arrow(table).filter(lambda r: r["reason"] is None)
+    got = exact_dedup(alive, ExactDedupConfig())
+    assert got.take_all() == []
+    assert set(got.columns()) == {"id", "reason", "duplicate_of"}

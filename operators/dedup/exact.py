@@ -227,7 +227,12 @@ def exact_dedup(ds, cfg: ExactDedupConfig):
     """
     columns = [c for c in (cfg.id_column, cfg.url_column, cfg.text_column) if c in ds.columns()]
     keys = ds.select_columns(columns).map_batches(key_table, fn_args=(cfg,), batch_format="pyarrow").materialize()
-    partitions = num_partitions(keys.count(), cfg.rows_per_partition, cfg.min_partitions)
+    rows = keys.count()
+    if rows == 0:  # every document was rejected before dedup: nothing to drop (and no key columns)
+        import ray
+
+        return ray.data.from_arrow(_DROP_SCHEMA.empty_table())
+    partitions = num_partitions(rows, cfg.rows_per_partition, cfg.min_partitions)
     if cfg.by_url:
         marked = shuffle_map(keys, [_PART_KEY], partitions, mark_url_duplicates)
     else:
