@@ -990,12 +990,20 @@ def _ray_datasource_class() -> type:
     return WarcDatasource
 
 
-def _read_unit(fs: Any, path: str, start: int, end: int, size: int, cfg: WarcConfig,
+def _read_unit(fs: Any, path: str, start: int, end: int | None, size: int, cfg: WarcConfig,
                storage_cfg: st.StorageConfig, source: str) -> Iterator[pa.Table]:
-    """One read task of :class:`WarcRangeDatasource`: the records of ``path[start:end]``."""
+    """One read task of :class:`WarcRangeDatasource`: the records of ``path[start:end]``, or
+    of the whole file streamed when ``end`` is None (any compression)."""
     if source.startswith("s3://"):
         st.start_jitter(storage_cfg)
     attempts = storage_cfg.retries
+    if end is None:
+        stream = st.with_retries(lambda: fs.open_input_stream(path), attempts=attempts)
+        try:
+            yield from iter_warc_tables(stream, source, cfg)
+        finally:
+            stream.close()
+        return
     f = st.with_retries(lambda: fs.open_input_file(path), attempts=attempts)
 
     def read_at(n: int, pos: int) -> bytes:
@@ -1014,9 +1022,11 @@ def _ray_range_datasource_class() -> type:
 
     class WarcRangeDatasource(Datasource):
         """Byte ranges of WARC.gz files as read tasks (:func:`plan_ranges`), each streaming the
-        records whose gzip member starts in its range; shows as ``ReadWarc`` in plans."""
+        records whose gzip member starts in its range (a range ending at None: the whole file,
+        any compression); shows as ``ReadWarc`` in plans. Paths reach the filesystem as they
+        are (Ray Data's file datasources parse them as URLs first)."""
 
-        def __init__(self, units: list[tuple[str, int, int, int]], *, filesystem: Any, cfg: WarcConfig,
+        def __init__(self, units: list[tuple[str, int, int | None, int]], *, filesystem: Any, cfg: WarcConfig,
                      storage: st.StorageConfig, uri_prefix: str = "") -> None:
             self._units = units  # (path, start, end, file size)
             self._fs = filesystem
@@ -1028,7 +1038,7 @@ def _ray_range_datasource_class() -> type:
             return "Warc"
 
         def estimate_inmemory_data_size(self) -> int | None:
-            return sum(end - start for _, start, end, _ in self._units)
+            return sum((size if end is None else end) - start for _, start, end, size in self._units)
 
         def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
                            data_context: Any = None) -> list:
@@ -1036,7 +1046,8 @@ def _ray_range_datasource_class() -> type:
 
             tasks = []
             for path, start, end, size in self._units:
-                meta = BlockMetadata(num_rows=None, size_bytes=end - start, exec_stats=None, input_files=(path,))
+                meta = BlockMetadata(num_rows=None, size_bytes=(size if end is None else end) - start, exec_stats=None,
+                                     input_files=(path,))
                 fn = functools.partial(_read_unit, self._fs, path, start, end, size, self._warc_cfg,
                                        self._storage_cfg, self._uri_prefix + path)
                 tasks.append(ReadTask(fn, meta, per_task_row_limit=per_task_row_limit))
@@ -1085,6 +1096,14 @@ def read_warc(paths: list[str], cfg: WarcConfig | None = None, storage: st.Stora
     fs_paths = [st.resolve(p, storage)[1] for p in paths]
     prefix = "s3://" if st.is_s3(paths[0]) else ""
     kwargs = {"num_cpus": num_cpus} if num_cpus is not None else {}
+    from operators.io import ray_reads_as_named
+
+    if not all(map(ray_reads_as_named, paths)):
+        # a name Ray Data's URL parsing would change (a tab, CR or LF in it): whole files, read
+        # by raysift's own datasource under their real names
+        units = [(p, 0, None, 0) for p in fs_paths]
+        datasource = __getattr__("WarcRangeDatasource")(units, filesystem=fs, cfg=cfg, storage=storage, uri_prefix=prefix)
+        return ray.data.read_datasource(datasource, override_num_blocks=len(units), **kwargs)
     if task_slots and len(paths) < CUT_BELOW_FILES_PER_SLOT * task_slots and all(map(is_splittable, paths)):
         infos = st.with_retries(lambda: fs.get_file_info(fs_paths), attempts=storage.retries)
         sizes = {p: info.size for p, info in zip(fs_paths, infos)}

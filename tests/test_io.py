@@ -227,3 +227,29 @@ def test_parquet_with_many_row_groups_reads_every_row_in_order(tmp_path):
     rows = [r for table in rio.iter_document_tables(str(path)) for r in table.to_pylist()]
     assert [r["id"] for r in rows] == [f"d{i}" for i in range(n)]
     assert [r["text"] for r in rows[698:702]] == ["text 698", "text 699", "text 700", "text 701"]
+
+
+@pytest.mark.ray
+@pytest.mark.fault_case("hostile input", "WARC file names with a tab, CR or LF (Ray Data's URL parsing "
+                        "deletes them)", "every file read under its own name; the run goes on")
+def test_read_warc_with_odd_names(ray_cluster, tmp_path):
+    from operators.samplegen import generate_sample
+    from operators.warc import read_warc
+
+    paths = generate_sample(tmp_path / "gen", n_pages=60, n_files=2, seed=3)
+    odd = [tmp_path / "new\nline.warc.gz", tmp_path / "tab\there.warc.gz"]
+    for src, dst in zip(paths, odd):
+        Path(src).rename(dst)
+
+    def rows(files):
+        ds = read_warc([str(f) for f in files], task_slots=2)
+        return sorted((r["source"], r["id"]) for b in ds.iter_batches(batch_format="pyarrow", batch_size=None)
+                      for r in b.select(["source", "id"]).to_pylist())
+
+    got = rows(odd)
+    assert {s for s, _ in got} == {str(f) for f in odd}
+    plain = [tmp_path / "plain-a.warc.gz", tmp_path / "plain-b.warc.gz"]
+    for src, dst in zip(odd, plain):
+        src.rename(dst)
+    names = dict(zip(map(str, plain), map(str, odd)))
+    assert [(names[s], r) for s, r in rows(plain)] == got  # the same records as under plain names
