@@ -242,9 +242,7 @@ def _utf16_shiftjis(rng: random.Random) -> HostileFile:
     cases = [
         (("\ufeff" + text).encode("utf-16-le"), "text/html", ja),  # BOM
         (("\ufeff" + text).encode("utf-16-be"), "text/html; charset=utf-16be", ja),
-        # without a BOM, extract._codec reads a declared UTF-16BE as UTF-16 (little endian):
-        # the page is kept, its text is mojibake (not asserted)
-        (text.encode("utf-16-be"), "text/html; charset=utf-16be", None),
+        (text.encode("utf-16-be"), "text/html; charset=utf-16be", ja),  # no BOM: the declared byte order
         (text.encode("utf-16-le"), "text/html; charset=utf-16", ja),
         (sjis.encode("shift_jis"), "text/html; charset=Shift_JIS", ja),
         (page(f"Shift JIS meta {ja}", charset_meta="shift_jis").decode().encode("shift_jis"), "text/html", ja),
