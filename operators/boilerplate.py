@@ -10,8 +10,10 @@ Boilerplate and Duplicate Content from Web Corpora", ch. 3) and Boilerpipe (Kohl
 
 0. page-level marks, from the page's structure: repeated sections (a mobile and a desktop
    copy), what precedes the page's one ``<h1>`` when that is a small part of the page,
-   interface labels repeated three times or more, teaser lists (three or more linked
-   headlines in a row with their summaries), datelines and image file names;
+   interface labels repeated three times or more, short blocks repeated once more (a
+   headline printed twice, a newsletter prompt above and below the article), teaser lists
+   (three or more linked headlines in a row with their summaries), datelines and image file
+   names;
 1. context-free class from shallow features: link density, length, sentence punctuation,
    letters at all (blocks without any, such as chart labels, prices and separators, are
    dropped and ignored as context), a short multilingual list of boilerplate keywords (they
@@ -26,7 +28,9 @@ Boilerplate and Duplicate Content from Web Corpora", ch. 3) and Boilerpipe (Kohl
    interstitials (ad labels, share buttons) when good prose lies on both sides; headings are
    kept when good text follows. This differs from jusText's per-block revision because
    resiliparse has already cut the page chrome, so runs between good paragraphs are article
-   text (lists, table rows, captions).
+   text (lists, table rows, captions);
+4. trailing notices: kept blocks at the end of the page that hold a strong boilerplate
+   phrase, however long (a copyright and reprint notice, a legal footer), are dropped.
 
 Language-neutral signals dominate (no stop-word lists): lengths count CJK characters as
 several Latin ones, punctuation includes CJK and Arabic sentence marks. ``<pre>`` blocks
@@ -583,6 +587,50 @@ def _mark_datelines(blocks: list[Block]) -> None:
             short[i].label = _VOID  # an image's file name standing in for its alt text
 
 
+def _mark_repeated_short_blocks(blocks: list[Block]) -> None:
+    """Drop (as _VOID) a second copy of a short block: a block that is no list item or ``<pre>``,
+    at least DUPLICATE_MIN_CHARS and under LONG_CHARS long, whose text an earlier block of the
+    page already has (a headline printed in a hero and again above the body, a newsletter prompt
+    above and below the article, a caption under a thumbnail and its enlargement). The first
+    copy stays; long paragraphs printed twice stay too (refrains, test pages that repeat a
+    paragraph; a repeated section of several blocks is _mark_repeated_sections' case)."""
+    seen: set[str] = set()
+    for b in blocks:
+        text = b.text
+        if text in seen:
+            if b.kind != ITEM and b.kind != PRE and DUPLICATE_MIN_CHARS <= b.eff_len < LONG_CHARS:
+                b.label = _VOID
+        else:
+            seen.add(text)
+
+
+def _has_strong_phrase(text: str) -> bool:
+    """``text`` holds a strong boilerplate phrase or a dated copyright notice, at any length."""
+    key = text.lower()
+    if _STRONG_CUE_RE.search(key) is None:  # the common case: one cheap scan
+        return False
+    return _has_phrase(key, set(_WORD.findall(key)), _STRONG_BY_WORD, _STRONG_OTHER) or (
+        ("copyright" in key or "(c)" in key) and _STRONG_RE.search(key) is not None)
+
+
+def _drop_trailing_notices(blocks: list[Block]) -> None:
+    """Label BAD the kept blocks at the end of the page that hold a strong boilerplate phrase
+    (copyright, "all rights reserved", reprint and privacy notices), whatever their length:
+    walking back from the last kept block, each one holding such a phrase is dropped, up to the
+    first one that holds none. A notice long enough to pass for prose (a site's legal footer, a
+    reprint policy) is boilerplate by its place, after the article. When every kept block holds
+    a phrase (a page about cookie law), none is dropped."""
+    trailing = []
+    for b in reversed(blocks):
+        if b.label != GOOD:
+            continue
+        if not _has_strong_phrase(b.text):
+            for t in trailing:
+                t.label = BAD
+            return
+        trailing.append(b)
+
+
 def _mark_lead_before_headline(blocks: list[Block]) -> None:
     """Drop (as _VOID) what comes before the article's headline: when the page has exactly
     one ``<h1>`` and at most HEADLINE_MAX_LEAD of the text precedes it, the blocks before it
@@ -600,12 +648,14 @@ def _mark_lead_before_headline(blocks: list[Block]) -> None:
 
 def classify(blocks: list[Block]) -> None:
     """Set ``label`` on every block: context-free class, then the sections under closing
-    headings (_close_sections), then context revision (_revise)."""
+    headings (_close_sections), then context revision (_revise), then trailing notices
+    (_drop_trailing_notices)."""
     _mark_repeated_sections(blocks)
     _mark_lead_before_headline(blocks)
     _mark_repeated_labels(blocks)
     _mark_teaser_lists(blocks)
     _mark_datelines(blocks)
+    _mark_repeated_short_blocks(blocks)
     keyed: list[Block] = []  # blocks short enough for the keyword test, decided after it
     for b in blocks:
         if b.label in (BAD, _VOID):
@@ -640,9 +690,10 @@ def classify(blocks: list[Block]) -> None:
         for b in blocks:
             if b.label not in (BAD, _VOID) and not b.cue:
                 b.label = GOOD
-        return
-    _close_sections(blocks)
-    _revise([b for b in blocks if b.label != _VOID])
+    else:
+        _close_sections(blocks)
+        _revise([b for b in blocks if b.label != _VOID])
+    _drop_trailing_notices(blocks)
 
 
 def _is_section_heading(b: Block) -> bool:
