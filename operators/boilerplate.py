@@ -590,18 +590,21 @@ def _mark_datelines(blocks: list[Block]) -> None:
 def _mark_repeated_short_blocks(blocks: list[Block]) -> None:
     """Drop (as _VOID) a second copy of a short block: a block that is no list item or ``<pre>``,
     at least DUPLICATE_MIN_CHARS and under LONG_CHARS long, whose text an earlier block of the
-    page already has (a headline printed in a hero and again above the body, a newsletter prompt
-    above and below the article, a caption under a thumbnail and its enlargement). The first
-    copy stays; long paragraphs printed twice stay too (refrains, test pages that repeat a
-    paragraph; a repeated section of several blocks is _mark_repeated_sections' case)."""
-    seen: set[str] = set()
-    for b in blocks:
+    page already has, not the block right before it (a headline printed in a hero and again
+    above the body, a newsletter prompt above and below the article, a caption under a thumbnail
+    and its enlargement). The first copy stays. Long paragraphs printed twice stay (refrains,
+    test pages that repeat a paragraph; a repeated section of several blocks is
+    _mark_repeated_sections' case), and so does a copy that directly follows its twin: that is
+    one element marked up twice (a heading holding a paragraph's text, then the paragraph), and
+    dropping the copy would leave a heading with no text under it."""
+    seen: dict[str, int] = {}
+    for i, b in enumerate(blocks):
         text = b.text
-        if text in seen:
-            if b.kind != ITEM and b.kind != PRE and DUPLICATE_MIN_CHARS <= b.eff_len < LONG_CHARS:
-                b.label = _VOID
-        else:
-            seen.add(text)
+        first = seen.get(text)
+        if first is None:
+            seen[text] = i
+        elif first != i - 1 and b.kind != ITEM and b.kind != PRE and DUPLICATE_MIN_CHARS <= b.eff_len < LONG_CHARS:
+            b.label = _VOID
 
 
 def _has_strong_phrase(text: str) -> bool:

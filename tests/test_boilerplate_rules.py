@@ -38,6 +38,15 @@ def test_second_copy_of_a_short_prompt_is_dropped():
     assert prune_minimal_html(html).count("morning briefing") == 1
 
 
+def test_copy_right_after_its_twin_stays():
+    # One element marked up twice (a heading holding the paragraph's text, then the paragraph):
+    # dropping the copy would leave headings with no text under them and lose the article.
+    sents = [f"Sentence {i} of the story says what the council decided about road repairs." for i in range(4)]
+    html = "".join(f"<h3>{s}</h3>\n{s}\n" for s in sents)
+    text = prune_minimal_html(html)
+    assert all(text.count(s) == 2 for s in sents)
+
+
 def test_repeated_long_paragraph_and_list_items_stay():
     html = para(0) + para(1) + para(0) + "<ul><li>Schools and roads</li><li>Schools and roads</li></ul>\n" + para(2)
     text = prune_minimal_html(html)
@@ -57,13 +66,14 @@ def test_repeat_length_boundaries():
     shortest = "y" * bp.DUPLICATE_MIN_CHARS
     longest = "z" * (bp.LONG_CHARS - 1)
     long = "w" * bp.LONG_CHARS
-    assert labels([short, short]) == [bp.GOOD, bp.GOOD]
-    assert labels([shortest, shortest]) == [bp.GOOD, bp._VOID]
+    assert labels([short, "other text", short]) == [bp.GOOD] * 3
+    assert labels([shortest, "other text", shortest]) == [bp.GOOD, bp.GOOD, bp._VOID]
     assert labels([longest, "other text", longest, longest]) == [bp.GOOD, bp.GOOD, bp._VOID, bp._VOID]
-    assert labels([long, long]) == [bp.GOOD, bp.GOOD]
+    assert labels([shortest, shortest, "other text", shortest]) == [bp.GOOD, bp.GOOD, bp.GOOD, bp._VOID]
+    assert labels([long, "other text", long]) == [bp.GOOD] * 3
     cjk = "中" * ((bp.LONG_CHARS - 1) // 3)  # CJK counts three: 66 characters are under LONG_CHARS
-    assert labels([cjk, cjk]) == [bp.GOOD, bp._VOID]
-    assert labels(["中" * (bp.LONG_CHARS // 3 + 1)] * 2) == [bp.GOOD, bp.GOOD]
+    assert labels([cjk, "other text", cjk]) == [bp.GOOD, bp.GOOD, bp._VOID]
+    assert labels(["中" * (bp.LONG_CHARS // 3 + 1), "other text", "中" * (bp.LONG_CHARS // 3 + 1)]) == [bp.GOOD] * 3
 
 
 # --- trailing notices ------------------------------------------------------------------------
