@@ -76,7 +76,7 @@ import pyarrow as pa  # noqa: E402
 from operators.filters import c4, pii  # noqa: E402
 from operators.filters import gopher_quality as gq  # noqa: E402
 from operators.filters import gopher_repetition as gr  # noqa: E402
-from operators.filters.text import is_symbol_token, split_words  # noqa: E402
+from operators.filters.text import is_symbol_token  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 TAGGERS = {"v2": "pii_regex_with_counts_v2", "fast_v2": "pii_regex_with_counts_fast_v2"}
@@ -495,10 +495,6 @@ class Doc:
     @functools.cached_property
     def lines(self) -> list[str]:
         return self.text.split("\n")
-
-    @functools.cached_property
-    def tokens(self) -> tuple[str, ...]:
-        return split_words(self.text)
 
     @functools.cached_property
     def gq(self) -> gq.Stats:
@@ -921,8 +917,19 @@ def bridge(rule: Rule, doc: Doc) -> tuple[bool, str | None, list]:
     chain = [("dolma", *theirs)] + [(name, *fn(doc)) for name, fn in rule.steps[:-1]] + [(rule.steps[-1][0], *ours)]
     changed = [chain[k][0] for k in range(1, len(chain)) if chain[k][1] != chain[k - 1][1]]
     cls = "reimplementation" if "reimplementation" in changed else "+".join(changed)
-    shown = [(name, _show(outcome), _show(value)) for name, outcome, value in chain]
+    shown = [(name, _show_lines(outcome, chain[0][1]) if isinstance(outcome, tuple) else _show(outcome), _show(value))
+             for name, outcome, value in chain]
     return False, cls, shown
+
+
+def _show_lines(lines: tuple[str, ...], dolma: tuple[str, ...]) -> str:
+    """Lines left, with one line that dolma's side lacks (+) or has (-), for the examples."""
+    mine, theirs = set(lines), set(dolma)
+    extra = next((ln for ln in lines if ln not in theirs), None)
+    missing = next((ln for ln in dolma if ln not in mine), None)
+    diff = f" +{extra[:50]!r}" if extra is not None else ""
+    diff += f" -{missing[:50]!r}" if missing is not None else ""
+    return f"{len(lines)} lines{diff}"
 
 
 def run_dolma_quality(texts: list[str], root: Path, processes: int) -> tuple[list[dict], dict[str, dict[str, str]]]:
@@ -1084,8 +1091,8 @@ def compare_quality(texts: list[tuple[str, str]], attributes: list[dict], kept: 
         "gopher": gopher,
         "gopher_decision": decision,
         "c4": c4_res,
-        "raysift_gopher_ms_per_doc": round(1000 * gopher_seconds / n, 4),
-        "raysift_c4_ms_per_doc": round(1000 * c4_seconds / n, 4),
+        "raysift_gopher_ms_per_doc": round(1000 * gopher_seconds / n, 2),
+        "raysift_c4_ms_per_doc": round(1000 * c4_seconds / n, 2),
     }
 
 
@@ -1103,7 +1110,7 @@ def _chain_text(ex: dict, words: tuple[str, str]) -> str:
     parts = []
     chain = ex["chain"]
     for k, (name, outcome, value) in enumerate(chain):
-        if name == "reimplementation" and k and list(chain[k - 1][1:]) == [outcome, value]:
+        if name == "reimplementation" and k and chain[k - 1][1] == outcome:
             continue
         if isinstance(outcome, bool):
             said = words[0] if outcome else words[1]
@@ -1198,6 +1205,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared real-data folder")
     ap.add_argument("--json", type=Path, help="write the result as JSON here")
     ap.add_argument("--section-out", type=Path, help="write the RESULTS.md section (markdown) to this file")
+    ap.add_argument("--render-only", action="store_true",
+                    help="write --section-out from the JSON of an earlier run (--json) without running anything")
     ap.add_argument("--min-agreement", type=float, default=0.99)
     ap.add_argument("--min-texts", type=int, default=1000)
     ap.add_argument("--parts", nargs="+", default=["pii", "quality"], choices=["pii", "quality"],
@@ -1207,6 +1216,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--examples", type=int, default=5, help="examples kept per disagreement class")
     args = ap.parse_args(argv)
 
+    if args.render_only:
+        if not (args.json and args.section_out):
+            ap.error("--render-only needs --json (the earlier run's result) and --section-out")
+        args.section_out.write_text(render_section(json.loads(args.json.read_text(encoding="utf-8"))), encoding="utf-8")
+        print(f"wrote the section to {args.section_out}")
+        return 0
     if not args.data.is_dir():
         print(f"no data folder at {args.data}", file=sys.stderr)
         return 2

@@ -35,8 +35,8 @@ _spec.loader.exec_module(pd)
 
 
 @pytest.fixture(scope="module")
-def parity(tmp_path_factory) -> tuple[dict, str]:
-    """One run of benchmarks/parity_dolma.py: its JSON summary and its markdown section."""
+def parity(tmp_path_factory) -> tuple[dict, str, Path]:
+    """One run of benchmarks/parity_dolma.py: its JSON summary, its markdown section and the JSON's path."""
     if not DOLMA_PYTHON:
         pytest.skip(
             f"{INFRA} RAYSIFT_DOLMA_PYTHON is unset: point it at the python of a virtualenv with dolma 1.2.1 "
@@ -57,7 +57,7 @@ def parity(tmp_path_factory) -> tuple[dict, str]:
     assert out.is_file(), f"parity_dolma.py exited {proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     result = json.loads(out.read_text(encoding="utf-8"))
     assert proc.returncode == 0, f"parity_dolma.py exited {proc.returncode}: {result.get('failures')}\n{proc.stdout[-4000:]}"
-    return result, section.read_text(encoding="utf-8")
+    return result, section.read_text(encoding="utf-8"), out
 
 
 def _quality_rules(result: dict) -> list[dict]:
@@ -66,7 +66,7 @@ def _quality_rules(result: dict) -> list[dict]:
 
 @pytest.mark.shared_data
 def test_pii_agrees_with_dolma_taggers_and_mixer(parity):
-    result, _ = parity
+    result, *_ = parity
     assert result["texts"] >= 1000
     assert sorted(r["variant"] for r in result["pii"]) == ["fast_v2", "v2"]
     for res in result["pii"]:
@@ -80,7 +80,7 @@ def test_pii_agrees_with_dolma_taggers_and_mixer(parity):
 
 @pytest.mark.shared_data
 def test_gopher_and_c4_rules_counted_alike_agree_on_99_percent(parity):
-    result, _ = parity
+    result, *_ = parity
     rules = _quality_rules(result)
     same = {r["rule"] for r in rules if r["same_definition"]}
     # the rules both count the same way once configured alike (dolma's other rules count differently)
@@ -93,7 +93,7 @@ def test_gopher_and_c4_rules_counted_alike_agree_on_99_percent(parity):
 
 @pytest.mark.shared_data
 def test_every_gopher_and_c4_disagreement_is_in_an_explained_class(parity):
-    result, _ = parity
+    result, *_ = parity
     described = result["quality"]["classes"]
     for res in _quality_rules(result):
         classes = res["disagreement_classes"]
@@ -108,7 +108,7 @@ def test_every_gopher_and_c4_disagreement_is_in_an_explained_class(parity):
 
 @pytest.mark.shared_data
 def test_gopher_keep_drop_disagreements_come_from_classed_rule_disagreements(parity):
-    result, _ = parity
+    result, *_ = parity
     dec = result["quality"]["gopher_decision"]
     assert dec["mixer_mismatch"] == 0  # dolma's mixer drops exactly when one of its filters holds
     assert dec["unexplained"] == 0
@@ -122,7 +122,7 @@ def test_gopher_keep_drop_disagreements_come_from_classed_rule_disagreements(par
 
 @pytest.mark.shared_data
 def test_corpus_exercises_the_gopher_and_c4_rules(parity):
-    result, _ = parity
+    result, *_ = parity
     for res in _quality_rules(result):
         if res["dolma_fires"] is None:
             # compared as texts (the lines left), not as an outcome
@@ -133,7 +133,7 @@ def test_corpus_exercises_the_gopher_and_c4_rules(parity):
 
 @pytest.mark.shared_data
 def test_section_reports_the_measured_agreement(parity):
-    result, section = parity
+    result, section, out = parity
     assert section.startswith(pd.SECTION_START) and section.rstrip().endswith(pd.SECTION_END)
     rows = {line.split(" | ")[1]: line for line in section.splitlines() if line.startswith("| `gopher_v1` | ")
             or line.startswith("| `c4_v1` | ")}
@@ -142,6 +142,10 @@ def test_section_reports_the_measured_agreement(parity):
     for res in result["pii"]:
         assert f"| `{res['tagger']}` | {res['documents']} |" in section
     assert "unexplained disagreements: 0." in section
+    # the section is a function of the JSON: --render-only rewrites it without running dolma
+    again = out.with_name("again.md")
+    assert pd.main(["--render-only", "--json", str(out), "--section-out", str(again)]) == 0
+    assert again.read_text(encoding="utf-8") == section
 
 
 # ------------------------------------------------- classing on constructed documents (no dolma needed)
