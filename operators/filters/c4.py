@@ -34,6 +34,22 @@ we lower-case list entries (datatrove keeps ``MILF``, ``Cabrón``, ... which the
 the lower-cased text), and we subtract only the document language's allowlist (datatrove
 subtracts both from every list).
 
+``count="dolma"`` reproduces dolma 1.2.1's ``c4_v1`` tagger as its mixer applies it
+(``dolma/taggers/c4.py``, ``get_attributes``; the C4 filter of dolma's
+``configs/c4-replication/mixer.yaml``), **not** the C4 paper: lines are ``text.split("\n")``,
+each lower-cased and stripped; every line is checked (not only the lines the line rules keep):
+a line not ending with ``terminal_punct`` and a line with fewer than ``min_words_per_line``
+whitespace words are removed (each rule flags lines on its own; the kept lines are joined as the
+mixer's span removal leaves them, each with its ``\n``); "lorem ipsum" or ``{`` on any line drops
+the document; a whitespace word equal to ``javascript`` on any line drops the **document**
+(``c4_javascript``) instead of removing the line; bad words come from the ``default_language``
+list whatever the document's language, entries taken as written (not lower-cased): an entry
+without a space matches a whole whitespace word exactly (``word,`` does not match ``word``), an
+entry with a space matches anywhere in a line. dolma has no citation, ellipsis-line, long-word or
+policy rules: with ``count="dolma"`` they must be off (ConfigError otherwise); ``min_sentences``
+and ``drop_no_lines_left`` still apply to the kept lines (dolma's mixer has neither: set them to
+null/false to match it). The ``removed_*`` columns then count the lines each rule flagged.
+
 >>> cleaned, lines = clean("Hello world, this is fine.\\nmenu\\nRead our privacy policy today.", Config())
 >>> cleaned, lines.n_kept_lines, lines.removed_no_terminal_punct, lines.removed_policy
 ('Hello world, this is fine.', 1, 1, 1)
@@ -46,9 +62,11 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pyarrow as pa
 
+from operators.config import ConfigError
 from operators.filters.base import apply_filter
 from operators.schema import LANGUAGE, REASON, TEXT, alive_mask
 
@@ -60,8 +78,10 @@ CURLY_BRACKET = "c4_curly_bracket"
 NO_LINES_LEFT = "c4_no_lines_left"
 TOO_FEW_SENTENCES = "c4_too_few_sentences"
 BAD_WORDS = "c4_bad_words"
+JAVASCRIPT = "c4_javascript"  # count="dolma" only: dolma's mixer drops the document on `javascript`
 
-REASONS: tuple[str, ...] = (LOREM_IPSUM, CURLY_BRACKET, NO_LINES_LEFT, TOO_FEW_SENTENCES, BAD_WORDS)
+REASONS: tuple[str, ...] = (LOREM_IPSUM, CURLY_BRACKET, NO_LINES_LEFT, TOO_FEW_SENTENCES, BAD_WORDS, JAVASCRIPT)
+COUNT_MODES: tuple[str, ...] = ("paper", "dolma")
 
 POLICY_PHRASES: tuple[str, ...] = (
     "terms of use",
@@ -98,6 +118,8 @@ class Config:
         bad_words: drop the document on a word from its language's bad-words list (True).
         default_language: language for documents whose ``language`` is null ("en").
         badwords_dir: folder of ``<lang>.txt`` lists to use instead of the bundled LDNOOBW lists.
+        count: ``"paper"`` (C4 paper / TFDS / datatrove) or ``"dolma"`` (dolma 1.2.1's ``c4_v1``
+            tagger and mixer, see the module docstring); None means ``"paper"``.
     """
 
     remove_citations: bool = True
@@ -114,6 +136,22 @@ class Config:
     bad_words: bool = True
     default_language: str = "en"
     badwords_dir: str | None = None
+    count: Literal["paper", "dolma"] = "paper"
+
+    def __post_init__(self) -> None:
+        if self.count is None:  # a config with every field set to None (all rules off) counts as the paper
+            object.__setattr__(self, "count", "paper")
+        if self.count not in COUNT_MODES:
+            raise ConfigError(f"c4.count must be one of {', '.join(COUNT_MODES)}, got {self.count!r} "
+                              "(paper: the C4 paper / datatrove; dolma: dolma's c4_v1 tagger)")
+        if self.count == "dolma":
+            extra = {"remove_citations": self.remove_citations, "drop_ellipsis_lines": self.drop_ellipsis_lines,
+                     "max_word_length": self.max_word_length is not None, "policy_phrases": bool(self.policy_phrases)}
+            on = [k for k, v in extra.items() if v]
+            if on:
+                raise ConfigError(f"c4.count 'dolma' reproduces dolma's c4_v1, which has no {', '.join(on)} rule: "
+                                  "set remove_citations: false, drop_ellipsis_lines: false, max_word_length: null, "
+                                  "policy_phrases: []")
 
 
 @dataclass
@@ -151,6 +189,8 @@ def count_sentences(line: str) -> int:
 
 def clean(text: str, cfg: Config) -> tuple[str, LineStats]:
     """Remove the lines C4 removes; return the kept lines joined by ``\\n`` and what happened."""
+    if cfg.count == "dolma":
+        return clean_dolma(text, cfg)
     stats = LineStats()
     kept: list[str] = []
     policy = tuple(p.lower() for p in cfg.policy_phrases)
@@ -189,6 +229,70 @@ def clean(text: str, cfg: Config) -> tuple[str, LineStats]:
         kept.append(line)
     stats.n_kept_lines = len(kept)
     return "\n".join(kept).strip(), stats
+
+
+def clean_dolma(text: str, cfg: Config) -> tuple[str, LineStats]:
+    """:func:`clean` as dolma's ``c4_v1`` tagger + mixer (``count="dolma"``): every line checked.
+
+    >>> cleaned, st = clean_dolma("Good line here.\\nno end\\n{ x } is. here", Config(count="dolma",
+    ...     remove_citations=False, drop_ellipsis_lines=False, max_word_length=None, policy_phrases=()))
+    >>> cleaned, st.n_kept_lines, st.curly_bracket
+    ('Good line here.\\n', 1, True)
+    """
+    stats = LineStats()
+    lowered = text.lower()
+    raw_lines = text.split("\n")
+    last = len(raw_lines) - 1
+    eol = tuple(cfg.terminal_punct) if cfg.terminal_punct is not None else None
+    min_words = cfg.min_words_per_line
+    check_js = cfg.drop_javascript_lines and "javascript" in lowered
+    kept: list[str] = []
+    for k, (raw, low) in enumerate(zip(raw_lines, lowered.split("\n"))):
+        line = low.strip()
+        drop = False
+        if eol is not None and not line.endswith(eol):
+            stats.removed_no_terminal_punct += 1
+            drop = True
+        if min_words is not None or check_js:
+            words = line.split()
+            if min_words is not None and len(words) < min_words:
+                stats.removed_too_few_words += 1
+                drop = True
+            if check_js and "javascript" in words:
+                stats.removed_javascript += 1
+        if not drop:
+            kept.append(raw + "\n" if k < last else raw)
+            stats.n_sentences += count_sentences(line)
+    stats.n_lines = len(raw_lines)
+    stats.n_kept_lines = len(kept)
+    stats.lorem_ipsum = cfg.drop_lorem_ipsum and "lorem ipsum" in lowered  # no line ends inside it
+    stats.curly_bracket = cfg.drop_curly_bracket and "{" in text
+    return "".join(kept), stats
+
+
+@functools.lru_cache(maxsize=16)
+def dolma_badwords(language: str, badwords_dir: str | None = None) -> tuple[frozenset[str], tuple[str, ...]] | None:
+    """dolma's split of a bad-words list: (entries without a space, entries with one), as written."""
+    if not isinstance(language, str) or not LANGUAGE_CODE.fullmatch(language):
+        return None
+    path = (Path(badwords_dir) if badwords_dir else BADWORDS_DIR) / f"{language}.txt"
+    if not path.is_file():
+        return None
+    entries = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(w for w in entries if " " not in w), tuple(sorted({w for w in entries if " " in w}))
+
+
+def has_bad_word_dolma(text: str, cfg: Config) -> bool | None:
+    """dolma's ``has_naughty_word`` over every line of ``text`` (None without a list)."""
+    found = dolma_badwords(cfg.default_language, cfg.badwords_dir)
+    if found is None:
+        return None
+    words, phrases = found
+    lowered = text.lower()
+    if not words.isdisjoint(lowered.split()):  # the words of all lines are the words of the text
+        return True
+    hits = [p for p in phrases if p in lowered]
+    return bool(hits) and any(p in line.strip() for line in lowered.split("\n") for p in hits)
 
 
 def _trie_pattern(words: list[str]) -> str:
@@ -262,7 +366,11 @@ def measure_and_clean(text: str, cfg: Config, language: str | None = None) -> tu
     """:func:`clean`, then the document checks; returns the stats and the cleaned text."""
     cleaned, lines = clean(text, cfg)
     stats = Stats(**dataclasses.asdict(lines))
-    if cfg.bad_words:
+    if cfg.bad_words and cfg.count == "dolma":
+        found = has_bad_word_dolma(text, cfg)
+        stats.bad_words_checked = found is not None
+        stats.bad_words = bool(found)
+    elif cfg.bad_words:
         found = has_bad_word(cleaned, normalize_language(language, cfg.default_language), cfg)
         stats.bad_words_checked = found is not None
         stats.bad_words = bool(found)
@@ -280,6 +388,8 @@ def decide(stats: Stats, cfg: Config) -> str | None:
         return LOREM_IPSUM
     if cfg.drop_curly_bracket and stats.curly_bracket:
         return CURLY_BRACKET
+    if cfg.count == "dolma" and cfg.drop_javascript_lines and stats.removed_javascript:
+        return JAVASCRIPT
     if cfg.drop_no_lines_left and stats.n_kept_lines == 0:
         return NO_LINES_LEFT
     if cfg.min_sentences is not None and stats.n_sentences < cfg.min_sentences:

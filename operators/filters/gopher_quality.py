@@ -30,6 +30,19 @@ Both numbers are kept as columns.
 Tokenizer: :mod:`operators.filters.text` follows spaCy's English rules (what datatrove uses);
 its docstring lists the remaining differences.
 
+``count="dolma"`` reproduces dolma 1.2.1's ``gopher_v1`` tagger as its mixer applies it
+(``dolma/taggers/gopher.py``, ``get_attributes``), **not** the Gopher paper: words are
+``str.split()`` whitespace words, all of them counted (no symbol words left out) and the
+denominator of every word ratio; ``mean_word_length`` holds the **median** word length (0 for
+no words); ``hash_ratio`` holds dolma's one ``symbol_to_word_ratio`` (words *containing* ``#``
+or ``…``; ``...`` does not count), checked against ``max_hash_ratio`` only, and
+``ellipsis_ratio`` the same value (not checked); lines are ``text.split("\n")``, a bullet line
+starts with a bullet at its first character, an ellipsis line ends with ``…`` at its last
+character; a word has a letter when one character ``isalpha()``; stop words are exact
+whitespace words (``stop_word_count: occurrences`` and ``bullets: ["*", "-"]`` are dolma's
+choices, set them in the config). Ratios are rounded to 5 decimals, as dolma writes its
+attributes, so a value the mixer sees as equal to the threshold passes.
+
 >>> text = " ".join(["the quick brown fox jumps over the lazy dog with some style"] * 5)
 >>> decide(measure(text, Config()), Config()) is None
 True
@@ -45,6 +58,7 @@ from typing import Literal
 
 import pyarrow as pa
 
+from operators.config import ConfigError
 from operators.filters.base import apply_filter
 from operators.filters.text import has_alpha, is_symbol_token, ratio, split_words
 
@@ -75,6 +89,9 @@ REASONS: tuple[str, ...] = (
     TOO_FEW_STOP_WORDS,
 )
 
+COUNT_MODES: tuple[str, ...] = ("paper", "dolma")
+DOLMA_PRECISION = 5  # dolma writes tagger scores rounded to 5 decimals (TAGGER_SCORE_PRECISION)
+
 GOPHER_STOP_WORDS: tuple[str, ...] = ("the", "be", "to", "of", "and", "that", "have", "with")
 
 
@@ -97,6 +114,8 @@ class Config:
         stop_word_count: ``"distinct"`` (Gopher wording, datatrove main) or ``"occurrences"``
             (datatrove <= 0.2).
         bullets: line prefixes that count as bullets (datatrove: ``•`` and ``-``).
+        count: ``"paper"`` (Gopher paper / datatrove counting) or ``"dolma"`` (dolma 1.2.1's
+            ``gopher_v1`` tagger, see the module docstring); None means ``"paper"``.
     """
 
     min_words: int | None = 50
@@ -112,6 +131,14 @@ class Config:
     stop_words: tuple[str, ...] = GOPHER_STOP_WORDS
     stop_word_count: Literal["distinct", "occurrences"] = "distinct"
     bullets: tuple[str, ...] = ("•", "-")
+    count: Literal["paper", "dolma"] = "paper"
+
+    def __post_init__(self) -> None:
+        if self.count is None:  # a config with every field set to None (all rules off) counts as the paper
+            object.__setattr__(self, "count", "paper")
+        if self.count not in COUNT_MODES:
+            raise ConfigError(f"gopher_quality.count must be one of {', '.join(COUNT_MODES)}, got {self.count!r} "
+                              "(paper: the Gopher paper / datatrove; dolma: dolma's gopher_v1 tagger)")
 
 
 @dataclass
@@ -141,8 +168,50 @@ def _classify(token: str) -> int:
     return word | (_ALPHA if has_alpha(token) else 0)
 
 
+def _median(values: list[int]) -> float:
+    """The median of ``values`` (0.0 when empty), as dolma's ``robust_median``."""
+    if not values:
+        return 0.0
+    values = sorted(values)
+    mid = len(values) // 2
+    return float(values[mid]) if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def _dolma_has(counts: Counter, test) -> int:
+    return sum(c for w, c in counts.items() if test(w))
+
+
+def measure_dolma(text: str, cfg: Config) -> Stats:
+    """The statistics as dolma 1.2.1's ``gopher_v1`` tagger counts them (``count="dolma"``)."""
+    words = text.split()
+    n = len(words)
+    counts = Counter(words)  # test each distinct word once
+    symbol = _dolma_has(counts, lambda w: "#" in w or "\u2026" in w)
+    alpha = _dolma_has(counts, has_alpha)
+    lines = text.split("\n")
+    bullets = tuple(cfg.bullets)
+    n_bullet = sum(1 for line in lines if line.startswith(bullets)) if bullets else 0
+    n_ell_lines = sum(1 for line in lines if line.endswith("\u2026"))
+    stop = frozenset(cfg.stop_words)
+    sym_ratio = round(symbol / max(n, 1), DOLMA_PRECISION)
+    return Stats(
+        n_words=n,
+        n_tokens=n,
+        mean_word_length=_median([len(w) for w in words]),
+        hash_ratio=sym_ratio,
+        ellipsis_ratio=sym_ratio,
+        bullet_lines_ratio=round(n_bullet / max(len(lines), 1), DOLMA_PRECISION),
+        ellipsis_lines_ratio=round(n_ell_lines / max(len(lines), 1), DOLMA_PRECISION),
+        alpha_words_ratio=round(alpha / max(n, 1), DOLMA_PRECISION),
+        stop_words=len(stop.intersection(counts)),
+        stop_word_occurrences=sum(counts[w] for w in stop),
+    )
+
+
 def measure(text: str, cfg: Config) -> Stats:
     """Measure the Gopher quality statistics of ``text``."""
+    if cfg.count == "dolma":
+        return measure_dolma(text, cfg)
     tokens = split_words(text)
     n_tokens = len(tokens)
     counts = Counter(tokens)  # classify each distinct token once
@@ -194,7 +263,8 @@ def decide(stats: Stats, cfg: Config) -> str | None:
             return LONG_MEAN_WORD_LENGTH
     if cfg.max_hash_ratio is not None and stats.hash_ratio > cfg.max_hash_ratio:
         return TOO_MANY_HASHES
-    if cfg.max_ellipsis_ratio is not None and stats.ellipsis_ratio > cfg.max_ellipsis_ratio:
+    if (cfg.max_ellipsis_ratio is not None and cfg.count == "paper"  # dolma: one ratio, in hash_ratio
+            and stats.ellipsis_ratio > cfg.max_ellipsis_ratio):
         return TOO_MANY_ELLIPSES
     if cfg.max_bullet_lines_ratio is not None and stats.bullet_lines_ratio > cfg.max_bullet_lines_ratio:
         return TOO_MANY_BULLET_LINES

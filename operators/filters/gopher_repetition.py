@@ -27,17 +27,31 @@ takes runs of periodic repeats as numpy slices. Timings (one core, CPU time): a 
 document ~0.3 s; a 5 MB single line ~1 s, most of it in the tokenizer.
 Tokenizer: :mod:`operators.filters.text` (spaCy's English rules, without spaCy).
 
+``count="dolma"`` reproduces dolma 1.2.1's ``gopher_v1`` tagger as its mixer applies it
+(``dolma/taggers/gopher.py``, ``get_attributes`` and ``all_ngram_counts``), **not** the Gopher
+paper: words are ``str.split()`` whitespace words and "characters" the characters of those
+words (whitespace left out); lines are ``text.split("\n")``, every blank line included; a
+duplicate line is any line that occurs more than once, the **first copy included** (two equal
+lines are 100 % duplicated), and its characters are divided by the word characters; the top
+n-gram's characters are its words' without the joining spaces; the duplicated n-gram share
+adds every occurrence of every repeated n-gram, overlapping ones included, over the characters
+of all n-grams. Paragraph rules are computed as in the paper mode (dolma has none: set them to
+null). Ratios are rounded to 5 decimals, as dolma writes its attributes.
+
 >>> decide(measure("spam spam spam spam\\n" * 10, Config()), Config())
 'gopher_rep_too_many_duplicate_lines'
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 
+from operators.config import ConfigError
 from operators.filters.base import apply_filter
 from operators.filters.text import encode_words, find_duplicates, paragraphs, ratio, split_words, word_lines
 
@@ -74,6 +88,8 @@ class Config:
             frequent n-gram times its count / characters (0.20, 0.18, 0.16).
         max_duplicate_5gram_share ... max_duplicate_10gram_share: characters in duplicated
             n-grams / characters (0.15, 0.14, 0.13, 0.12, 0.11, 0.10).
+        count: ``"paper"`` (Gopher paper / datatrove counting) or ``"dolma"`` (dolma 1.2.1's
+            ``gopher_v1`` tagger, see the module docstring); None means ``"paper"``.
     """
 
     max_duplicate_lines: float | None = 0.30
@@ -89,6 +105,14 @@ class Config:
     max_duplicate_8gram_share: float | None = 0.12
     max_duplicate_9gram_share: float | None = 0.11
     max_duplicate_10gram_share: float | None = 0.10
+    count: Literal["paper", "dolma"] = "paper"
+
+    def __post_init__(self) -> None:
+        if self.count is None:  # a config with every field set to None (all rules off) counts as the paper
+            object.__setattr__(self, "count", "paper")
+        if self.count not in COUNT_MODES:
+            raise ConfigError(f"gopher_repetition.count must be one of {', '.join(COUNT_MODES)}, got "
+                              f"{self.count!r} (paper: the Gopher paper / datatrove; dolma: dolma's gopher_v1 tagger)")
 
 
 @dataclass
@@ -109,6 +133,9 @@ class Stats:
     duplicate_9gram_share: float
     duplicate_10gram_share: float
 
+
+COUNT_MODES: tuple[str, ...] = ("paper", "dolma")
+DOLMA_PRECISION = 5  # dolma writes tagger scores rounded to 5 decimals (TAGGER_SCORE_PRECISION)
 
 _PY_WALK_MAX = 20_000  # repeated positions up to which the walk is a Python loop (no numpy calls per step)
 
@@ -174,13 +201,25 @@ def _duplicate_ngram_chars(ids: np.ndarray, repeated: np.ndarray, span: np.ndarr
 
 def measure(text: str, cfg: Config) -> Stats:
     """Measure the Gopher repetition statistics of ``text``."""
+    dolma = cfg.count == "dolma"
     n_chars = len(text)
     paras = paragraphs(text)
     para_dup, para_dup_chars = find_duplicates(paras)
-    lines = word_lines(text)
-    line_dup, line_dup_chars = find_duplicates(lines)
+    words = text.split() if dolma else split_words(text)
+    word_ids, word_lens = encode_words(words)
+    if dolma:
+        # dolma: every copy of a repeated line, blank lines too, over the whitespace words' characters
+        lines = text.split("\n")
+        n_chars = int(word_lens.sum())
+        line_dup = line_dup_chars = 0
+        for line, count in Counter(lines).items():
+            if count > 1:
+                line_dup += count
+                line_dup_chars += len(line) * count
+    else:
+        lines = word_lines(text)
+        line_dup, line_dup_chars = find_duplicates(lines)
 
-    word_ids, word_lens = encode_words(split_words(text))
     n_words = word_ids.size
     cum = np.concatenate(([0], np.cumsum(word_lens)))
     n_distinct = int(word_ids.max()) + 1 if n_words else 1
@@ -190,10 +229,13 @@ def measure(text: str, cfg: Config) -> Stats:
     dup: dict[int, float] = {}
     for n in range(2, 11):
         m = n_words - n + 1
+        sep = 0 if dolma else n - 1  # dolma counts no spaces between the n-gram's words
+        all_chars = 0  # dolma: the characters of all n-grams
         if m <= 0:
             top_chars = dup_chars = 0
         elif not prev_rep.any():  # no (n-1)-gram repeats, so no n-gram does: all unique
-            top_chars, dup_chars = int(cum[n]) + n - 1, 0
+            top_chars, dup_chars = int(cum[n]) + sep, 0
+            all_chars = int((cum[n:] - cum[:-n]).sum()) if dolma else 0
             prev_rep = prev_rep[:m]
         else:
             span = cum[n:] - cum[:-n]  # characters of the n words, without separators
@@ -212,13 +254,30 @@ def measure(text: str, cfg: Config) -> Stats:
                 top_count = int(counts.max())
                 if top_count > 1:  # ties -> the n-gram that appears first in the text
                     first, count = int(pos[first_at[counts == top_count].min()]), top_count
-            top_chars = (int(span[first]) + n - 1) * count
-            dup_chars = _duplicate_ngram_chars(ids, rep, span, n) if n >= 5 else 0
+            top_chars = (int(span[first]) + sep) * count
+            if n < 5:
+                dup_chars = 0
+            elif dolma:  # every occurrence of a repeated n-gram, overlapping ones too
+                dup_chars, all_chars = int(span[rep].sum()), int(span.sum())
+            else:
+                dup_chars = _duplicate_ngram_chars(ids, rep, span, n)
             prev_ids, prev_rep = ids, rep
-        if n <= 4:
+        if dolma:
+            top[n] = round(top_chars / max(n_chars, 1), DOLMA_PRECISION)
+            dup[n] = round(dup_chars / max(all_chars, 1), DOLMA_PRECISION)
+        elif n <= 4:
             top[n] = ratio(top_chars, n_chars)
         else:
             dup[n] = ratio(dup_chars, n_chars)
+    if dolma:
+        return Stats(
+            duplicate_paragraphs=ratio(para_dup, len(paras)),
+            duplicate_paragraph_chars=ratio(para_dup_chars, len(text)),
+            duplicate_lines=round(line_dup / max(len(lines), 1), DOLMA_PRECISION),
+            duplicate_line_chars=round(line_dup_chars / max(n_chars, 1), DOLMA_PRECISION),
+            **{f"top_{n}gram_share": top[n] for n in (2, 3, 4)},
+            **{f"duplicate_{n}gram_share": dup[n] for n in range(5, 11)},
+        )
     return Stats(
         duplicate_paragraphs=ratio(para_dup, len(paras)),
         duplicate_paragraph_chars=ratio(para_dup_chars, n_chars),
