@@ -12,6 +12,7 @@ import dataclasses
 import random
 from collections import Counter
 
+import pyarrow as pa
 import pytest
 
 from operators.config import ConfigError
@@ -245,3 +246,15 @@ def test_bad_words_use_the_default_language_list_whatever_the_document_language(
     cfg = dataclasses.replace(C4, badwords_dir=str(tmp_path))
     stats = c4.measure("This badword is here.", cfg, language="fr")
     assert stats.bad_words_checked and stats.bad_words
+
+
+def test_apply_with_count_dolma_names_the_javascript_reason_and_cleans_kept_texts():
+    table = pa.table({
+        "text": ["Please enable javascript now.\nGood line of text here.", "Good line of text here.\nmenu"],
+        "reason": pa.array([None, None], pa.string()),
+    })
+    out = c4.apply(table, C4)
+    assert out.column("reason").to_pylist() == [c4.JAVASCRIPT, None]
+    assert out.column("text").to_pylist() == ["Please enable javascript now.\nGood line of text here.",
+                                              "Good line of text here.\n"]
+    assert out.column("c4_removed_javascript").to_pylist() == [1, 0]

@@ -271,15 +271,19 @@ def clean_dolma(text: str, cfg: Config) -> tuple[str, LineStats]:
 
 
 @functools.lru_cache(maxsize=16)
-def dolma_badwords(language: str, badwords_dir: str | None = None) -> tuple[frozenset[str], tuple[str, ...]] | None:
-    """dolma's split of a bad-words list: (entries without a space, entries with one), as written."""
+def dolma_badwords(language: str, badwords_dir: str | None = None
+                   ) -> tuple[frozenset[str], tuple[str, ...], re.Pattern[str] | None] | None:
+    """dolma's split of a bad-words list: (entries without a space, entries with one, one regex finding
+    any of the latter), entries as written."""
     if not isinstance(language, str) or not LANGUAGE_CODE.fullmatch(language):
         return None
     path = (Path(badwords_dir) if badwords_dir else BADWORDS_DIR) / f"{language}.txt"
     if not path.is_file():
         return None
     entries = path.read_text(encoding="utf-8").splitlines()
-    return frozenset(w for w in entries if " " not in w), tuple(sorted({w for w in entries if " " in w}))
+    phrases = tuple(sorted({w for w in entries if " " in w}))
+    pattern = re.compile(_trie_pattern(list(phrases))) if phrases else None
+    return frozenset(w for w in entries if " " not in w), phrases, pattern
 
 
 def has_bad_word_dolma(text: str, cfg: Config) -> bool | None:
@@ -287,12 +291,15 @@ def has_bad_word_dolma(text: str, cfg: Config) -> bool | None:
     found = dolma_badwords(cfg.default_language, cfg.badwords_dir)
     if found is None:
         return None
-    words, phrases = found
+    words, phrases, pattern = found
     lowered = text.lower()
     if not words.isdisjoint(lowered.split()):  # the words of all lines are the words of the text
         return True
-    hits = [p for p in phrases if p in lowered]
-    return bool(hits) and any(p in line.strip() for line in lowered.split("\n") for p in hits)
+    if pattern is None or pattern.search(lowered) is None:  # one scan; a phrase has no newline
+        return False
+    if all(p == p.strip() for p in phrases):  # stripping the lines cannot hide a match
+        return True
+    return any(p in line.strip() for line in lowered.split("\n") for p in phrases)
 
 
 def _trie_pattern(words: list[str]) -> str:
