@@ -27,7 +27,9 @@ places where raysift follows the papers and datatrove (whitespace words, median 
 first occurrences counted as duplicates, ...): each disagreeing document is put in a class by a
 chain of re-computations from dolma's counting to raysift's, one difference at a time
 (``Rule``, ``bridge``, ``CLASSES``); the first link re-computes dolma's own value from the text, so
-an unfaithful re-computation shows up as ``reimplementation`` (unexplained).
+an unfaithful re-computation shows up as ``reimplementation`` (unexplained). Then the same rules
+and keep/drop with the three stages set to ``count: dolma`` (``dolma_mode_rules``), which counts
+as dolma's taggers: there every disagreement is unexplained (``count_dolma``).
 
 Texts: every distinct text with at least one word under ``--data`` (the shared real-data folder):
 Dolma's own Common Crawl samples, StackMathQA questions and answers, the reference main texts of the
@@ -36,8 +38,9 @@ blocks); plus the constructed edge cases of ``tests/test_filters_pii.py`` (ties,
 window boundaries), so the mixer's handling of them is checked too. dolma's v2 tagger raises on a
 text without words, so those are left out.
 
-Exit status 1 when a PII rule, or a Gopher/C4 rule with the same definition on both sides, agrees
-on fewer than ``--min-agreement`` (0.99) of the documents, or a disagreement is unexplained; 2 when
+Exit status 1 when a PII rule, a Gopher/C4 rule with the same definition on both sides, or any
+Gopher/C4 rule or the Gopher keep/drop with ``count: dolma`` agrees on fewer than
+``--min-agreement`` (0.99) of the documents, or a disagreement is unexplained; 2 when
 there are fewer than ``--min-texts`` texts or dolma fails. ``--section-out FILE`` writes the
 markdown section for ``benchmarks/RESULTS.md``.
 
@@ -369,6 +372,7 @@ CLASSES: dict[str, str] = {
     "checks_on_kept_lines": "raysift (TFDS, datatrove) looks for `lorem ipsum`, `{` and bad words only in the "
     "lines left after the punctuation, word-count and javascript line rules; dolma's c4_v1 flags them on "
     "every line.",
+    "count_dolma": "unexplained: raysift's `count: dolma` differs from dolma's tagger and mixer.",
     "reimplementation": "unexplained: the re-computation of dolma's rule differs from dolma's tagger or mixer.",
     "unexplained": "unexplained: no known difference accounts for it.",
 }
@@ -398,6 +402,11 @@ class QualitySetup:
     min_words_per_line: int
     naughty_words: frozenset[str]
     naughty_phrases: tuple[str, ...]
+    # the same configurations with ``count: dolma`` (raysift reproducing dolma's taggers)
+    gq_dolma: gq.Config | None = None
+    gr_dolma: gr.Config | None = None
+    c4_full_dolma: c4.Config | None = None
+    c4_only_dolma: dict[str, c4.Config] | None = None
 
 
 def quality_setup(badwords_dir: Path) -> QualitySetup:
@@ -469,6 +478,9 @@ def make_setup(badwords_dir: Path, *, stop_words: Iterable[str], symbols: Iterab
         # as c4_v1 splits its list: single words are matched as words, entries with a space as substrings
         naughty_words=frozenset(w for w in naughty_lines if " " not in w),
         naughty_phrases=tuple(sorted(w for w in naughty_lines if " " in w)),
+        gq_dolma=dataclasses.replace(gq_cfg, count="dolma"), gr_dolma=dataclasses.replace(gr_cfg, count="dolma"),
+        c4_full_dolma=dataclasses.replace(full, count="dolma"),
+        c4_only_dolma={k: dataclasses.replace(v, count="dolma") for k, v in only.items()},
     )
 
 
@@ -507,6 +519,25 @@ class Doc:
     @functools.cached_property
     def c4_full(self) -> tuple[c4.Stats, str]:
         return c4.measure_and_clean(self.text, self.setup.c4_full)
+
+    @functools.cached_property
+    def gq_dolma(self) -> gq.Stats:
+        return gq.measure(self.text, self.setup.gq_dolma)
+
+    @functools.cached_property
+    def gr_dolma(self) -> gr.Stats:
+        return gr.measure(self.text, self.setup.gr_dolma)
+
+    @functools.cached_property
+    def c4_full_dolma(self) -> tuple[c4.Stats, str]:
+        return c4.measure_and_clean(self.text, self.setup.c4_full_dolma)
+
+    def c4_only_dolma(self, rule: str) -> tuple[c4.Stats, str]:
+        """raysift's ``count: dolma`` C4 measurement with only ``rule`` on."""
+        key = f"dolma:{rule}"
+        if key not in self._c4_only:
+            self._c4_only[key] = c4.measure_and_clean(self.text, self.setup.c4_only_dolma[rule])
+        return self._c4_only[key]
 
     def c4_only(self, rule: str) -> tuple[c4.Stats, str]:
         """raysift's C4 measurement and cleaned text with only ``rule`` on (``QualitySetup.c4_only``)."""
@@ -908,6 +939,70 @@ def c4_rules(s: QualitySetup) -> list[Rule]:
     ]
 
 
+def dolma_mode_rules(s: QualitySetup, paper: list[Rule]) -> list[Rule]:
+    """The rules of ``paper`` with raysift's ``count: dolma`` outcome as the one step (dolma's side unchanged).
+
+    Any disagreement is then ``count_dolma``: unexplained, as this mode is meant to count exactly as dolma.
+    """
+    q, r = s.gq_dolma, s.gr_dolma
+
+    def out(fires: bool, value: Any) -> Value:
+        return bool(fires), _fmt(value)
+
+    def over(stats: str, field: str, limit: float) -> Callable[[Doc], Value]:
+        return lambda d: out(getattr(getattr(d, stats), field) > limit, getattr(getattr(d, stats), field))
+
+    def lines(rule: str) -> Callable[[Doc], Value]:
+        def get(d: Doc) -> Value:
+            left = _normal_lines(d.c4_only_dolma(rule)[1])
+            return left, left
+        return get
+
+    def flag(rule: str, field: str) -> Callable[[Doc], Value]:
+        return lambda d: out(getattr(d.c4_only_dolma(rule)[0], field), getattr(d.c4_only_dolma(rule)[0], field))
+
+    def c4_keeps(d: Doc) -> bool:
+        return c4.decide(d.c4_full_dolma[0], s.c4_full_dolma) is None
+
+    ours: dict[str, Callable[[Doc], Value]] = {
+        "word_count": lambda d: out(not q.min_words <= d.gq_dolma.n_words <= q.max_words, d.gq_dolma.n_words),
+        "word_length": lambda d: out(not q.min_mean_word_length <= d.gq_dolma.mean_word_length <= q.max_mean_word_length,
+                                     d.gq_dolma.mean_word_length),
+        "symbol_ratio": over("gq_dolma", "hash_ratio", q.max_hash_ratio),
+        "alpha_words": lambda d: out(d.gq_dolma.alpha_words_ratio < q.min_alpha_words_ratio, d.gq_dolma.alpha_words_ratio),
+        "stop_words": lambda d: out(d.gq_dolma.stop_word_occurrences < q.min_stop_words, d.gq_dolma.stop_word_occurrences),
+        "bullet_lines": over("gq_dolma", "bullet_lines_ratio", q.max_bullet_lines_ratio),
+        "ellipsis_lines": over("gq_dolma", "ellipsis_lines_ratio", q.max_ellipsis_lines_ratio),
+        "duplicate_lines": over("gr_dolma", "duplicate_lines", r.max_duplicate_lines),
+        "duplicate_line_chars": over("gr_dolma", "duplicate_line_chars", r.max_duplicate_line_chars),
+        **{f"top_{n}gram": over("gr_dolma", f"top_{n}gram_share", getattr(r, f"max_top_{n}gram_share")) for n in (2, 3, 4)},
+        **{f"duplicate_{n}grams": over("gr_dolma", f"duplicate_{n}gram_share", getattr(r, f"max_duplicate_{n}gram_share"))
+           for n in range(5, 11)},
+        "no_punct_lines": lines("no_punct_lines"),
+        "few_words_lines": lines("few_words_lines"),
+        "lorem_ipsum": flag("lorem_ipsum", "lorem_ipsum"),
+        "curly_bracket": flag("curly_bracket", "curly_bracket"),
+        "javascript": flag("javascript", "removed_javascript"),
+        "bad_words": flag("bad_words", "bad_words"),
+        "decision": lambda d: (c4_keeps(d), c4.decide(d.c4_full_dolma[0], s.c4_full_dolma) or "-"),
+        "cleaned_text": lambda d: (_normal_lines(d.c4_full_dolma[1]), len(_normal_lines(d.c4_full_dolma[1]))),
+    }
+    modes = []
+    for rule in paper:
+        applies = rule.applies
+        if rule.name == "cleaned_text":
+            applies = lambda d: d.kept["c4"] is not None and c4_keeps(d)  # noqa: E731
+        modes.append(dataclasses.replace(rule, raysift_rule="`count: dolma`", same_definition=True,
+                                         steps=(("count_dolma", ours[rule.name]),), applies=applies))
+    return modes
+
+
+def gopher_keeps_dolma_mode(d: Doc) -> bool:
+    """raysift's Gopher keep/drop with ``count: dolma``."""
+    s = d.setup
+    return gq.decide(d.gq_dolma, s.gq_dolma) is None and gr.decide(d.gr_dolma, s.gr_dolma) is None
+
+
 def bridge(rule: Rule, doc: Doc) -> tuple[bool, str | None, list]:
     """(agree, class, chain): the class names the steps where the outcome changes from dolma's to raysift's."""
     theirs = rule.dolma(doc)
@@ -1027,7 +1122,8 @@ def _summarise_rule(rule: Rule, docs: list[Doc], examples: int) -> dict:
         "dolma_fires": dolma_fires,
         "raysift_fires": raysift_fires,
         "disagreement_classes": dict(classes.most_common()),
-        "unexplained": sum(c for k, c in classes.items() if k in ("reimplementation", "unexplained") or not k),
+        "unexplained": sum(c for k, c in classes.items()
+                           if k in ("reimplementation", "unexplained", "count_dolma") or not k),
         "examples": samples,
         "disagreeing_docs": disagreeing,
     }
@@ -1082,7 +1178,31 @@ def compare_quality(texts: list[tuple[str, str]], attributes: list[dict], kept: 
         "mixer_mismatch": mixer_mismatch,
         "verbatim_config_keeps": verbatim_keeps,
     }
-    for res in gopher + c4_res:
+    # raysift with count: dolma, against the same dolma outputs
+    t0 = time.process_time()
+    for d in docs:
+        _ = d.gq_dolma, d.gr_dolma
+    gopher_dolma_seconds = time.process_time() - t0
+    t0 = time.process_time()
+    for d in docs:
+        _ = d.c4_full_dolma
+    c4_dolma_seconds = time.process_time() - t0
+    gopher_dm = [_summarise_rule(rule, docs, examples) for rule in dolma_mode_rules(setup, g_rules)]
+    c4_dm = [_summarise_rule(rule, docs, examples) for rule in dolma_mode_rules(setup, c_rules)]
+    dm_agree = sum((d.kept["gopher"] is not None) == gopher_keeps_dolma_mode(d) for d in docs)
+    dolma_mode = {
+        "gopher": gopher_dm,
+        "c4": c4_dm,
+        "gopher_decision": {
+            "documents": n, "agree": dm_agree, "agreement": dm_agree / n,
+            "dolma_drops": decision["dolma_drops"],
+            "raysift_drops": sum(not gopher_keeps_dolma_mode(d) for d in docs),
+            "disagreeing_docs": [d.index for d in docs if (d.kept["gopher"] is not None) != gopher_keeps_dolma_mode(d)][:20],
+        },
+        "raysift_gopher_ms_per_doc": round(1000 * gopher_dolma_seconds / n, 2),
+        "raysift_c4_ms_per_doc": round(1000 * c4_dolma_seconds / n, 2),
+    }
+    for res in gopher + c4_res + gopher_dm + c4_dm:
         del res["disagreeing_docs"]
     named = {c for res in gopher + c4_res for k in res["disagreement_classes"] for c in k.split("+")}
     return {
@@ -1093,6 +1213,7 @@ def compare_quality(texts: list[tuple[str, str]], attributes: list[dict], kept: 
         "c4": c4_res,
         "raysift_gopher_ms_per_doc": round(1000 * gopher_seconds / n, 2),
         "raysift_c4_ms_per_doc": round(1000 * c4_seconds / n, 2),
+        "dolma_mode": dolma_mode,
     }
 
 
@@ -1196,6 +1317,27 @@ def render_section(summary: dict) -> str:
                 f"- raysift CPU per document on these texts: `gopher_quality` + `gopher_repetition` "
                 f"{q['raysift_gopher_ms_per_doc']} ms, `c4` {q['raysift_c4_ms_per_doc']} ms (the whole text, one "
                 "core, measured inside this run)."]
+        dm = q.get("dolma_mode")
+        if dm:
+            ddec = dm["gopher_decision"]
+            out += ["", "#### raysift `count: dolma`", "",
+                    "The same stages and thresholds with `count: dolma` (each stage's Config), which counts as dolma's "
+                    "`gopher_v1` / `c4_v1` taggers do (whitespace words, median word length, every copy and blank line "
+                    "a duplicate line, overlapping n-gram repeats, C4 flags on every line, `javascript` drops the "
+                    "document, bad words as exact whitespace words), against the same dolma outputs. A disagreement "
+                    "here is unexplained (`count_dolma`).", "",
+                    "| raysift | tagger | rule | documents | agreement | outcome: dolma / raysift | disagreements |",
+                    "|---|---|---|---:|---:|---:|---|"]
+            for res in dm["gopher"] + dm["c4"]:
+                fires = (f"{res['outcome_words'][0]} {res['dolma_fires']} / {res['raysift_fires']}"
+                         if res["dolma_fires"] is not None else "")
+                out.append(f"| `count: dolma` | `{res['tagger']}` | {res['rule']} | {res['documents']} | "
+                           f"{_pct(res['agreement'])} | {fires} | {res['documents'] - res['agree'] or 'none'} |")
+            out.append(f"| `count: dolma` | `gopher_v1` | keep/drop (all rules) | {ddec['documents']} | {_pct(ddec['agreement'])} | "
+                       f"drops {ddec['dolma_drops']} / {ddec['raysift_drops']} | "
+                       f"{ddec['documents'] - ddec['agree'] or 'none'} |")
+            out += ["", f"- raysift CPU per document with `count: dolma`: `gopher_quality` + `gopher_repetition` "
+                    f"{dm['raysift_gopher_ms_per_doc']} ms, `c4` {dm['raysift_c4_ms_per_doc']} ms."]
     out += ["", SECTION_END]
     return "\n".join(out) + "\n"
 
@@ -1290,6 +1432,23 @@ def main(argv: list[str] | None = None) -> int:
             if dec["unexplained"]:
                 failures.append(f"gopher keep/drop: {dec['unexplained']} unexplained ({dec['mixer_mismatch']} mixer)")
             print(f"  raysift CPU per document: gopher {q['raysift_gopher_ms_per_doc']} ms, c4 {q['raysift_c4_ms_per_doc']} ms")
+            dm = q["dolma_mode"]
+            print("\n== the same, raysift with count: dolma")
+            for res in dm["gopher"] + dm["c4"]:
+                print(f"  {res['tagger']:<9} {res['rule']:<22} {100 * res['agreement']:8.3f} %  "
+                      f"({res['documents'] - res['agree']} disagree)")
+                if res["agreement"] < args.min_agreement:
+                    failures.append(f"count: dolma {res['tagger']} {res['rule']} {100 * res['agreement']:.3f} %")
+                for ex in res["examples"].get("count_dolma", [])[:3]:
+                    print(f"    {_chain_text(ex, tuple(res['outcome_words']))}")
+            ddec = dm["gopher_decision"]
+            print(f"  gopher_v1 keep/drop            {100 * ddec['agreement']:8.3f} %  (dropped: dolma "
+                  f"{ddec['dolma_drops']} / raysift {ddec['raysift_drops']}; first disagreeing docs "
+                  f"{ddec['disagreeing_docs']})")
+            if ddec["agreement"] < args.min_agreement:
+                failures.append(f"count: dolma gopher keep/drop {100 * ddec['agreement']:.3f} %")
+            print(f"  raysift CPU per document (count: dolma): gopher {dm['raysift_gopher_ms_per_doc']} ms, "
+                  f"c4 {dm['raysift_c4_ms_per_doc']} ms")
     summary["failures"] = failures
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

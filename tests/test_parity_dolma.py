@@ -12,6 +12,7 @@ dolma's constants written out, so they need neither dolma nor the shared data.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -121,6 +122,28 @@ def test_gopher_keep_drop_disagreements_come_from_classed_rule_disagreements(par
 
 
 @pytest.mark.shared_data
+def test_count_dolma_agrees_with_dolma_on_99_percent_per_rule_and_keep_drop(parity):
+    """raysift with ``count: dolma`` against the same dolma tagger + mixer outputs (computed, not typed)."""
+    result, *_ = parity
+    dm = result["quality"]["dolma_mode"]
+    paper = {r["rule"]: r for r in _quality_rules(result)}
+    rules = dm["gopher"] + dm["c4"]
+    assert {r["rule"] for r in rules} == set(paper)  # every rule of the paper comparison, in this mode too
+    for res in rules:
+        assert res["documents"] == paper[res["rule"]]["documents"] or res["rule"] == "cleaned_text", res["rule"]
+        assert res["documents"] >= 1000, res["rule"]
+        assert sum(res["disagreement_classes"].values()) == res["documents"] - res["agree"], res["rule"]
+        assert res["agree"] / res["documents"] >= 0.99, (res["rule"], res["examples"])
+    dec = dm["gopher_decision"]
+    assert dec["agree"] / dec["documents"] >= 0.99, dec
+    # the C4 keep/drop is a rule of its own (decision); both modes see the same dolma drops
+    assert dec["dolma_drops"] == result["quality"]["gopher_decision"]["dolma_drops"] >= 500
+    assert dec["raysift_drops"] >= 500
+    # the mode changes the outcome of the rules counted differently: it is not the paper mode renamed
+    assert dec["agree"] > result["quality"]["gopher_decision"]["agree"]
+
+
+@pytest.mark.shared_data
 def test_corpus_exercises_the_gopher_and_c4_rules(parity):
     result, *_ = parity
     for res in _quality_rules(result):
@@ -139,6 +162,9 @@ def test_section_reports_the_measured_agreement(parity):
             or line.startswith("| `c4_v1` | ")}
     for res in _quality_rules(result):
         assert f"| {100 * res['agree'] / res['documents']:.2f}% |" in rows[res["rule"]], res["rule"]
+    for res in result["quality"]["dolma_mode"]["gopher"] + result["quality"]["dolma_mode"]["c4"]:
+        assert (f"| `count: dolma` | `{res['tagger']}` | {res['rule']} | {res['documents']} | "
+                f"{100 * res['agree'] / res['documents']:.2f}% |") in section, res["rule"]
     for res in result["pii"]:
         assert f"| `{res['tagger']}` | {res['documents']} |" in section
     assert "unexplained disagreements: 0." in section
@@ -259,6 +285,35 @@ def test_bad_word_with_attached_punctuation_is_the_word_boundaries_class(setup):
     assert chain[-1][2] == "badword"
     # a whitespace word equal to a list entry: both find it
     assert pd.bridge(rule, _doc(setup, "a badword here", {"c4_v1__has_naughty_word": [[0, 14, 1.0]]}))[0]
+
+
+def test_make_setup_has_the_count_dolma_configs(setup):
+    assert setup.gq_dolma == dataclasses.replace(setup.gq, count="dolma")
+    assert setup.gr_dolma == dataclasses.replace(setup.gr, count="dolma")
+    assert setup.c4_full_dolma == dataclasses.replace(setup.c4_full, count="dolma")
+    assert set(setup.c4_only_dolma) == set(setup.c4_only)
+
+
+def test_count_dolma_rules_agree_where_dolma_counts_blank_lines(setup):
+    text = "alpha\n\n\nbeta\n\n\ngamma"  # dolma 4 / 7 > 0.3: fires; the paper mode does not
+    paper = _rule(pd.gopher_rules(setup), "duplicate_lines")
+    mode = _rule(pd.dolma_mode_rules(setup, pd.gopher_rules(setup)), "duplicate_lines")
+    doc = _doc(setup, text, {"gopher_v1__fraction_of_duplicate_lines": [[0, len(text), 0.57143]]})
+    assert not pd.bridge(paper, doc)[0]
+    assert pd.bridge(mode, doc) == (True, None, [])
+    # a dolma value this mode does not reproduce is unexplained (count_dolma)
+    doc = _doc(setup, text, {"gopher_v1__fraction_of_duplicate_lines": [[0, len(text), 0.1]]})
+    assert pd.bridge(mode, doc)[:2] == (False, "count_dolma")
+    assert pd._summarise_rule(mode, [doc], 1)["unexplained"] == 1
+
+
+def test_count_dolma_javascript_word_drops_the_document(setup):
+    text = "Please enable javascript to read.\nThis is a proper sentence here."
+    rules = pd.dolma_mode_rules(setup, pd.c4_rules(setup))
+    doc = _doc(setup, text, {"c4_v1__has_javascript": [[0, len(text), 1.0]]}, {"c4": None})
+    assert pd.bridge(_rule(rules, "decision"), doc)[0]
+    assert pd.bridge(_rule(rules, "javascript"), doc)[0]
+    assert not pd.bridge(_rule(pd.c4_rules(setup), "decision"), doc)[0]  # the paper mode removes the line
 
 
 def test_datatrove_walk_counts_repeats_once_and_jumps():
