@@ -224,12 +224,8 @@ def main() -> None:
                     help="rewrite the section from the last run's <workdir>/model-actors/bench_model_actors.json")
     args = ap.parse_args()
     if args.render_only:
-        section = render(json.loads((args.workdir / "model-actors" / "bench_model_actors.json").read_text()))
-        print(section)
-        if not args.no_results:
-            from results_file import write_marked_section
-
-            write_marked_section(section, START, END)
+        publish(render(json.loads((args.workdir / "model-actors" / "bench_model_actors.json").read_text())),
+                args.no_results)
         return
     require_shared_data()
     work = (args.workdir / "model-actors").resolve()
@@ -247,9 +243,12 @@ def main() -> None:
          "pages": args.pages, "files": args.files, "rounds": args.rounds, "trigram": trigram, "rows": rows,
          "load": [load_start, os.getloadavg()]}
     (work / "bench_model_actors.json").write_text(json.dumps(r, indent=2, default=str))
-    section = render(r)
+    publish(render(r), args.no_results)
+
+
+def publish(section: str, print_only: bool) -> None:
     print(section)
-    if not args.no_results:
+    if not print_only:
         from results_file import write_marked_section
 
         write_marked_section(section, START, END)

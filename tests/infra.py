@@ -733,3 +733,20 @@ def local_ray_with_env(env: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def read_request_body(handler) -> bytes:
+    """The body of the request a ``BaseHTTPRequestHandler`` is serving: chunked transfer
+    encoding (as boto3 and pyarrow's S3 client stream uploads) or ``Content-Length`` bytes."""
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        chunks = []
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                while handler.rfile.readline().strip():  # trailers, then the blank line
+                    pass
+                return b"".join(chunks)
+            chunks.append(handler.rfile.read(size))
+            handler.rfile.readline()
+    return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+

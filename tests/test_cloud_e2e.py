@@ -29,7 +29,7 @@ import pytest
 from operators.recipe import PipelineConfig, load_recipe
 from operators.samplegen import generate_sample
 from operators.storage import StorageConfig
-from tests.infra import S3Endpoint, local_ray_with_env
+from tests.infra import S3Endpoint, local_ray_with_env, read_request_body
 
 pytestmark = pytest.mark.ray
 
@@ -230,17 +230,7 @@ class FaultProxy:
                 pass
 
             def _body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    chunks = []
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                        if size == 0:
-                            while self.rfile.readline().strip():
-                                pass
-                            return b"".join(chunks)
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                return read_request_body(self)
 
             def _serve(self) -> None:
                 body = self._body()

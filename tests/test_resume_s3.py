@@ -40,7 +40,7 @@ from jobs.pipeline import main as pipeline_main
 from operators import resume
 from operators.recipe import load_recipe
 from operators.samplegen import generate_sample
-from tests.infra import REPO, S3Endpoint, kill_processes_mentioning, local_ray_with_env
+from tests.infra import REPO, S3Endpoint, kill_processes_mentioning, local_ray_with_env, read_request_body
 
 pytestmark = pytest.mark.ray
 
@@ -346,17 +346,7 @@ class SlowShardUploads:
                 pass
 
             def _body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    chunks = []
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                        if size == 0:
-                            while self.rfile.readline().strip():
-                                pass
-                            return b"".join(chunks)
-                        chunks.append(self.rfile.read(size))
-                        self.rfile.readline()
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                return read_request_body(self)
 
             def _serve(self) -> None:
                 body = self._body()
