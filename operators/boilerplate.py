@@ -12,8 +12,8 @@ Boilerplate and Duplicate Content from Web Corpora", ch. 3) and Boilerpipe (Kohl
    copy), what precedes the page's one ``<h1>`` when that is a small part of the page,
    interface labels repeated three times or more, short blocks repeated once more (a
    headline printed twice, a newsletter prompt above and below the article), teaser lists
-   (three or more linked headlines in a row with their summaries), datelines and image file
-   names;
+   (three or more linked headlines in a row with their summaries), datelines, image file
+   names, and the text of images (``alt``) standing alone as a block;
 1. context-free class from shallow features: link density, length, sentence punctuation,
    letters at all (blocks without any, such as chart labels, prices and separators, are
    dropped and ignored as context), a short multilingual list of boilerplate keywords (they
@@ -587,6 +587,18 @@ def _mark_datelines(blocks: list[Block]) -> None:
             short[i].label = _VOID  # an image's file name standing in for its alt text
 
 
+def _mark_image_texts(blocks: list[Block], image_texts: frozenset[str]) -> None:
+    """Drop (as _VOID) a block that is nothing but an image's text alternative: loose text (not a
+    paragraph, heading or list item) equal to the ``alt`` of an image of the page. resiliparse
+    writes ``alt`` text where the image stands; it describes a picture ("A dog jumping in the
+    air", a photo agency's caption with credit) that a reader of the page sees as an image, not
+    as text, and reference extractions leave it out. Text that the page also shows in a
+    paragraph or heading stays there."""
+    for b in blocks:
+        if b.kind == LOOSE and b.text in image_texts:
+            b.label = _VOID
+
+
 def _mark_repeated_short_blocks(blocks: list[Block]) -> None:
     """Drop (as _VOID) a second copy of a short block: a block that is no list item or ``<pre>``,
     at least DUPLICATE_MIN_CHARS and under LONG_CHARS long, whose text an earlier block of the
@@ -649,11 +661,14 @@ def _mark_lead_before_headline(blocks: list[Block]) -> None:
         b.label = _VOID
 
 
-def classify(blocks: list[Block]) -> None:
+def classify(blocks: list[Block], image_texts: frozenset[str] = frozenset()) -> None:
     """Set ``label`` on every block: context-free class, then the sections under closing
     headings (_close_sections), then context revision (_revise), then trailing notices
-    (_drop_trailing_notices)."""
+    (_drop_trailing_notices). ``image_texts``: the page's image ``alt`` texts
+    (:func:`_mark_image_texts`)."""
     _mark_repeated_sections(blocks)
+    if image_texts:
+        _mark_image_texts(blocks, image_texts)
     _mark_lead_before_headline(blocks)
     _mark_repeated_labels(blocks)
     _mark_teaser_lists(blocks)
@@ -843,8 +858,10 @@ def render(blocks: list[Block]) -> str:
     return "".join(out)
 
 
-def prune_minimal_html(minimal_html: str) -> str:
-    """Boilerplate-free plain text of resiliparse ``minimal_html`` output (see module doc)."""
+def prune_minimal_html(minimal_html: str, image_texts: frozenset[str] = frozenset()) -> str:
+    """Boilerplate-free plain text of resiliparse ``minimal_html`` output (see module doc).
+    ``image_texts``: the ``alt`` texts of the page's images, whitespace-squeezed
+    (:func:`_mark_image_texts`)."""
     blocks = parse_blocks(minimal_html)
-    classify(blocks)
+    classify(blocks, image_texts)
     return render(blocks)

@@ -244,6 +244,23 @@ def test_image_file_names_standing_in_for_alt_text_are_dropped():
     assert "Part 2." in text and ".jpg" not in text
 
 
+def test_image_alt_text_is_not_article_text_but_the_same_words_in_a_paragraph_are():
+    alt = "Councillors raise their hands during the budget vote in the city chamber on Tuesday, May 14"
+    story = "".join(f'<div><img src="p{i}.jpg" alt="{alt}, photo {i}"></div><p>{PARA} Part {i}.</p>' for i in range(3))
+    text = extract_text(page(f"<main><h1>Budget passes</h1>{story}</main>"), CFG)
+    assert "Part 2." in text and "raise their hands" not in text
+    # The alt repeats a paragraph of the article: the paragraph stays.
+    html = page(f'<main><h1>Budget passes</h1><img src="a.jpg" alt="{PARA.strip()}">{STORY}</main>')
+    assert extract_text(html, CFG).count(PARA.strip()) == 6
+
+
+def test_alt_text_rule_drops_only_loose_blocks():
+    blocks = bp.parse_blocks(f"Caption words here\n<p>Caption words here</p>\n<p>{PARA * 3}</p>")
+    bp.classify(blocks, frozenset({"Caption words here"}))
+    assert blocks[0].label == bp._VOID  # loose text equal to an alt: the image's text
+    assert blocks[1].label != bp._VOID  # the same words in a paragraph: the article's
+
+
 def test_a_formula_that_looks_like_a_clock_time_is_kept():
     html = page(f"<main><h1>Ratios</h1>{STORY}<div>$$ x = 4:30 $$</div><p>{PARA}</p></main>")
     assert "$$ x = 4:30 $$" in extract_text(html, CFG)
