@@ -587,16 +587,25 @@ def _mark_datelines(blocks: list[Block]) -> None:
             short[i].label = _VOID  # an image's file name standing in for its alt text
 
 
-def _mark_image_texts(blocks: list[Block], image_texts: frozenset[str]) -> None:
+def _mark_image_texts(blocks: list[Block], image_texts: dict[str, int]) -> None:
     """Drop (as _VOID) a block that is nothing but an image's text alternative: loose text (not a
     paragraph, heading or list item) equal to the ``alt`` of an image of the page. resiliparse
     writes ``alt`` text where the image stands; it describes a picture ("A dog jumping in the
     air", a photo agency's caption with credit) that a reader of the page sees as an image, not
-    as text, and reference extractions leave it out. Text that the page also shows in a
-    paragraph or heading stays there."""
-    for b in blocks:
-        if b.kind == LOOSE and b.text in image_texts:
+    as text, and reference extractions leave it out. ``image_texts`` counts the images per
+    text: a text found in more loose blocks than there are images carrying it is also shown as
+    text (a slide whose words are printed under it), and its extra copies stay. Text in a
+    paragraph or heading always stays; a heading right beside an image carrying its words (the
+    items of a listicle: a heading, then its picture) is judged as a paragraph from then on,
+    since the image, not more text, is what it heads."""
+    left = dict(image_texts)
+    for i, b in enumerate(blocks):
+        if b.kind == LOOSE and left.get(b.text, 0) > 0:
+            left[b.text] -= 1
             b.label = _VOID
+            for twin in blocks[max(0, i - 1):i + 2:2]:
+                if twin.kind == HEADING and twin.text == b.text:
+                    twin.kind = PARAGRAPH
 
 
 def _mark_repeated_short_blocks(blocks: list[Block]) -> None:
@@ -661,11 +670,11 @@ def _mark_lead_before_headline(blocks: list[Block]) -> None:
         b.label = _VOID
 
 
-def classify(blocks: list[Block], image_texts: frozenset[str] = frozenset()) -> None:
+def classify(blocks: list[Block], image_texts: dict[str, int] | None = None) -> None:
     """Set ``label`` on every block: context-free class, then the sections under closing
     headings (_close_sections), then context revision (_revise), then trailing notices
-    (_drop_trailing_notices). ``image_texts``: the page's image ``alt`` texts
-    (:func:`_mark_image_texts`)."""
+    (_drop_trailing_notices). ``image_texts``: the page's image ``alt`` texts, with the
+    number of images carrying each (:func:`_mark_image_texts`)."""
     _mark_repeated_sections(blocks)
     if image_texts:
         _mark_image_texts(blocks, image_texts)
@@ -858,10 +867,10 @@ def render(blocks: list[Block]) -> str:
     return "".join(out)
 
 
-def prune_minimal_html(minimal_html: str, image_texts: frozenset[str] = frozenset()) -> str:
+def prune_minimal_html(minimal_html: str, image_texts: dict[str, int] | None = None) -> str:
     """Boilerplate-free plain text of resiliparse ``minimal_html`` output (see module doc).
-    ``image_texts``: the ``alt`` texts of the page's images, whitespace-squeezed
-    (:func:`_mark_image_texts`)."""
+    ``image_texts``: the ``alt`` texts of the page's images, whitespace-squeezed, with the
+    number of images carrying each (:func:`_mark_image_texts`)."""
     blocks = parse_blocks(minimal_html)
     classify(blocks, image_texts)
     return render(blocks)
