@@ -20,8 +20,9 @@ real-server tests is not a pass.
 
 from __future__ import annotations
 
-import json
 import contextlib
+import gzip
+import json
 import os
 import shutil
 import signal
@@ -750,3 +751,60 @@ def read_request_body(handler) -> bytes:
             handler.rfile.readline()
     return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
 
+
+
+# ------------------------------------------------------------------ job drivers in a subprocess
+
+
+def marked_env(marker: str) -> dict[str, str]:
+    """This process's environment for a job driver starting its own local Ray, tagged with ``marker``."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAYSIFT_TEST_MARKER"] = marker  # inherited by the local Ray the driver starts
+    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    return env
+
+
+def run_marked(cmd: list[str], marker: str) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` in the repo with :func:`marked_env`, then kill what still carries ``marker``."""
+    try:
+        return subprocess.run(cmd, cwd=REPO, env=marked_env(marker), capture_output=True, text=True, timeout=600)
+    finally:
+        kill_processes_mentioning(marker, grace_seconds=2)
+
+
+# ------------------------------------------------------------------------- shared test data
+
+
+def expand_inputs(n_seed: int, n_math: int, n_web: int) -> tuple[list[dict], list[dict]]:
+    """Seed and pool rows for ``raysift expand`` from ../shared/data (skips the test without it)."""
+    # seed: StackMathQA Q&A texts; pool: the next n_math of them under a math forum's URLs, then
+    # the first n_web pages' main text (modern-wceb-2026 ground truth, >= 50 words) under their own URLs
+    data = REPO.parent / "shared" / "data"
+    stack = data / "math-seed" / "stackmathqa"
+    web_dir = data / "extraction-dev" / "modern-wceb-2026" / "ground-truth"
+    if not stack.is_dir() or not web_dir.is_dir():
+        pytest.skip(f"{SHARED_DATA} not found: {stack} / {web_dir} (seed and pool of the expand job)")
+    math = []
+    for p in sorted(stack.glob("*.jsonl"), key=lambda p: int(p.stem)):
+        for line in p.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            math.append(r["Q"] + "\n" + r["A"])
+    web = []
+    for p in sorted(web_dir.glob("*.json.gz")):
+        r = json.loads(gzip.decompress(p.read_bytes()))
+        text = (r.get("ground_truth") or {}).get("main_content") or ""
+        if len(text.split()) >= 50:
+            web.append((r["url"], text))
+        if len(web) == n_web:
+            break
+    seed = [{"id": f"seed-{i:04d}", "text": t} for i, t in enumerate(math[:n_seed])]
+    pool = [{"id": f"m-{i:04d}", "url": f"https://mathforum.example/questions/{i}/q", "text": t}
+            for i, t in enumerate(math[n_seed:n_seed + n_math])]
+    pool += [{"id": f"w-{i:04d}", "url": u, "text": t} for i, (u, t) in enumerate(web)]
+    return seed, pool
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    """Write ``rows`` to ``path`` as JSON lines and return ``path``."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path

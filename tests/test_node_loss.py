@@ -45,7 +45,6 @@ Run inside a loopback-only namespace (as root)::
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import subprocess
@@ -62,18 +61,18 @@ import pytest
 from operators.samplegen import generate_sample, load_truth
 from tests.infra import (
     _UNSET_FOR_CLUSTER,
-    SHARED_DATA,
     RayCluster,
+    expand_inputs,
     in_loopback_only_netns,
     infra_skip,
     start_ray_cluster,
     stop_ray_cluster,
+    write_jsonl,
 )
 
 pytestmark = pytest.mark.ray
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
 
 # Node death is noticed after `health_check_failure_threshold` missed checks `health_check_period_ms`
 # apart (Ray's defaults: 5 x 3 s); 1 s apart keeps each kill's stall short. A check still waits
@@ -421,39 +420,11 @@ def test_run_after_node_losses_equals_local_run(default_run, crawl):
 # ----------------------------------------------------------------------- raysift expand
 
 
-def _expand_inputs(root: Path) -> tuple[Path, Path]:
-    """Seed: 300 StackMathQA Q&A texts. Pool: 250 other StackMathQA texts under a math forum's
-    URLs and 500 pages' main text (modern-wceb-2026 ground truth) under their own URLs."""
-    stack = DATA / "math-seed" / "stackmathqa"
-    web_dir = DATA / "extraction-dev" / "modern-wceb-2026" / "ground-truth"
-    if not stack.is_dir() or not web_dir.is_dir():
-        pytest.skip(f"{SHARED_DATA} not found: {stack} / {web_dir} (seed and pool of the expand job)")
-    math = []
-    for p in sorted(stack.glob("*.jsonl"), key=lambda p: int(p.stem)):
-        for line in p.read_text(encoding="utf-8").splitlines():
-            r = json.loads(line)
-            math.append(r["Q"] + "\n" + r["A"])
-    web = []
-    for p in sorted(web_dir.glob("*.json.gz")):
-        r = json.loads(gzip.decompress(p.read_bytes()))
-        text = (r.get("ground_truth") or {}).get("main_content") or ""
-        if len(text.split()) >= 50:
-            web.append((r["url"], text))
-        if len(web) == 500:
-            break
-    seed, pool = root / "seed.jsonl", root / "pool.jsonl"
-    seed.write_text("".join(json.dumps({"id": f"seed-{i:04d}", "text": t}) + "\n" for i, t in enumerate(math[:300])))
-    rows = [{"id": f"m-{i:04d}", "url": f"https://mathforum.example/questions/{i}/q", "text": t}
-            for i, t in enumerate(math[300:550])]
-    rows += [{"id": f"w-{i:04d}", "url": u, "text": t} for i, (u, t) in enumerate(web)]
-    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return seed, pool
-
-
 @pytest.mark.fault_case('driver and node loss', 'worker node SIGKILLed during classifier scoring (raysift expand)', 'the job finishes; output equals a local run')
 @pytest.mark.shared_data
 def test_expand_survives_node_lost_during_classifier_scoring(cluster, tmp_path):
-    seed, pool = _expand_inputs(tmp_path)
+    seed_rows, pool_rows = expand_inputs(300, 250, 500)
+    seed, pool = write_jsonl(tmp_path / "seed.jsonl", seed_rows), write_jsonl(tmp_path / "pool.jsonl", pool_rows)
     cmd = [sys.executable, "-m", "jobs.expand", "--quiet", "--seed", str(seed), "--pool", str(pool),
            "--iterations", "1"]
     cluster_out, local_out = tmp_path / "cluster", tmp_path / "local"

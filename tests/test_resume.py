@@ -23,7 +23,7 @@ from operators.config import ConfigError
 from operators.recipe import load_recipe
 from operators.samplegen import generate_sample
 from operators.stats import BatchStats
-from tests.infra import REPO, kill_processes_mentioning
+from tests.infra import REPO, kill_processes_mentioning, marked_env, run_marked
 
 COUNTS = ("documents_in", "documents_out", "rejected", "records_skipped", "languages", "chars_out", "length_histogram")
 
@@ -110,24 +110,10 @@ def _command(recipe: str, paths: list[str], out: Path, *extra: str) -> list[str]
             "--quiet", "--set", "resources.files_per_wave=2", *extra]
 
 
-def _env(marker: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env["RAYSIFT_TEST_MARKER"] = marker  # inherited by the local Ray the driver starts
-    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    return env
-
-
-def _run(cmd: list[str], marker: str) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, cwd=REPO, env=_env(marker), capture_output=True, text=True, timeout=600)
-    finally:
-        kill_processes_mentioning(marker, grace_seconds=2)
-
-
 def _kill_after_first_wave(cmd: list[str], out: Path, marker: str) -> int:
     """Start ``cmd``, SIGKILL it and its Ray once a group of inputs is recorded done; the number
     of groups recorded (one marker per group; here each group is one file)."""
-    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(marker), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=REPO, env=marked_env(marker), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     done_dir = out / "_run" / "done"
     deadline = time.monotonic() + 400
@@ -152,13 +138,13 @@ def _kill_after_first_wave(cmd: list[str], out: Path, marker: str) -> int:
 @pytest.mark.parametrize("recipe", ["fineweb", "default"])  # streamed shards; annotated shards + global dedup
 def test_killed_driver_rerun_resumes_to_the_undisturbed_output(crawl, tmp_path, recipe):
     ref, out = tmp_path / "ref", tmp_path / "out"
-    done = _run(_command(recipe, crawl, ref), f"{tmp_path}-ref")
+    done = run_marked(_command(recipe, crawl, ref), f"{tmp_path}-ref")
     assert done.returncode == 0, done.stderr[-3000:]
 
     files_done = _kill_after_first_wave(_command(recipe, crawl, out), out, f"{tmp_path}-killed")
     assert 1 <= files_done < 6  # the kill landed mid-run
 
-    again = _run(_command(recipe, crawl, out), f"{tmp_path}-rerun")
+    again = run_marked(_command(recipe, crawl, out), f"{tmp_path}-rerun")
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"resuming the run in {out}: " in again.stdout + again.stderr
 
@@ -173,9 +159,9 @@ def test_killed_driver_rerun_resumes_to_the_undisturbed_output(crawl, tmp_path, 
     if recipe != "fineweb":
         return
     # a finished run: the same command does nothing; another config is refused
-    noop = _run(_command(recipe, crawl, out), f"{tmp_path}-noop")
+    noop = run_marked(_command(recipe, crawl, out), f"{tmp_path}-noop")
     assert noop.returncode == 0 and "already holds this finished run" in noop.stdout + noop.stderr
-    refused = _run(_command(recipe, crawl, out, "--set", "filters.language.min_score=0.5"), f"{tmp_path}-refused")
+    refused = run_marked(_command(recipe, crawl, out, "--set", "filters.language.min_score=0.5"), f"{tmp_path}-refused")
     assert refused.returncode == 2 and "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
 
 
@@ -189,14 +175,14 @@ def test_dedup_rerun_is_kept_refused_or_overwritten(tmp_path):
                             for i in range(20)))
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "jobs.dedup", "--input", str(docs), "--output", str(out), "--quiet"]
-    first = _run(cmd, f"{tmp_path}-1")
+    first = run_marked(cmd, f"{tmp_path}-1")
     assert first.returncode == 0, first.stderr[-2000:]
     stats = json.loads((out / "stats.json").read_text())
-    again = _run(cmd, f"{tmp_path}-2")
+    again = run_marked(cmd, f"{tmp_path}-2")
     assert again.returncode == 0 and "already holds this finished dedup" in again.stdout + again.stderr
     assert json.loads((out / "stats.json").read_text()) == stats
-    refused = _run([*cmd, "--threshold", "0.5"], f"{tmp_path}-3")
+    refused = run_marked([*cmd, "--threshold", "0.5"], f"{tmp_path}-3")
     assert refused.returncode == 2 and "different setting 'dedup.fuzzy.threshold'" in refused.stderr
-    redone = _run([*cmd, "--threshold", "0.5", "--overwrite"], f"{tmp_path}-4")
+    redone = run_marked([*cmd, "--threshold", "0.5", "--overwrite"], f"{tmp_path}-4")
     assert redone.returncode == 0, redone.stderr[-2000:]
     assert json.loads((out / "stats.json").read_text())["config"]["fuzzy"]["threshold"] == 0.5

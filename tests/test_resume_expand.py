@@ -11,7 +11,6 @@ again; its output must equal an undisturbed run's.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import signal
@@ -37,45 +36,11 @@ from operators.classify.expand import (
     save_state,
 )
 from operators.classify.fasttext_model import ClassifierConfig
-from tests.infra import REPO, SHARED_DATA, kill_processes_mentioning
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests.infra import REPO, expand_inputs, kill_processes_mentioning, marked_env, run_marked, write_jsonl
 
 VOLATILE = {"wall_seconds", "seconds", "resumed"}
 """Keys of stats.json and iterations/<k>/stats.json that differ between two identical runs
 (timings) or say that the run was resumed."""
-
-
-def _inputs(n_seed: int, n_math: int, n_web: int) -> tuple[list[dict], list[dict]]:
-    """Seed: StackMathQA Q&A texts. Pool: other StackMathQA texts under a math forum's URLs
-    and pages' main text (modern-wceb-2026 ground truth) under their own URLs."""
-    stack = DATA / "math-seed" / "stackmathqa"
-    web_dir = DATA / "extraction-dev" / "modern-wceb-2026" / "ground-truth"
-    if not stack.is_dir() or not web_dir.is_dir():
-        pytest.skip(f"{SHARED_DATA} not found: {stack} / {web_dir} (seed and pool of the expand job)")
-    math = []
-    for p in sorted(stack.glob("*.jsonl"), key=lambda p: int(p.stem)):
-        for line in p.read_text(encoding="utf-8").splitlines():
-            r = json.loads(line)
-            math.append(r["Q"] + "\n" + r["A"])
-    web = []
-    for p in sorted(web_dir.glob("*.json.gz")):
-        r = json.loads(gzip.decompress(p.read_bytes()))
-        text = (r.get("ground_truth") or {}).get("main_content") or ""
-        if len(text.split()) >= 50:
-            web.append((r["url"], text))
-        if len(web) == n_web:
-            break
-    seed = [{"id": f"seed-{i:04d}", "text": t} for i, t in enumerate(math[:n_seed])]
-    pool = [{"id": f"m-{i:04d}", "url": f"https://mathforum.example/questions/{i}/q", "text": t}
-            for i, t in enumerate(math[n_seed:n_seed + n_math])]
-    pool += [{"id": f"w-{i:04d}", "url": u, "text": t} for i, (u, t) in enumerate(web)]
-    return seed, pool
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 def _stable(value: Any, root: Path | str) -> Any:
@@ -187,7 +152,7 @@ LOOP_CFG = ExpansionConfig(iterations=3, stop_new_fraction=None, max_chars=2_000
 
 @pytest.mark.shared_data
 def test_loop_interrupted_mid_iteration_resumes_after_the_last_finished_one(tmp_path):
-    seed_rows, pool_rows = _inputs(60, 50, 70)
+    seed_rows, pool_rows = expand_inputs(60, 50, 70)
     seed = pa.Table.from_pylist(seed_rows)
     pool = pa.Table.from_pylist(pool_rows)
     ref, out = tmp_path / "ref", tmp_path / "out"
@@ -243,7 +208,7 @@ def test_loop_on_s3_resumes_to_the_local_output(moto_s3, s3_env, tmp_path):
 
     s3_env(moto_s3)
     bucket = moto_s3.new_bucket("expand-resume")
-    seed_rows, pool_rows = _inputs(40, 30, 40)
+    seed_rows, pool_rows = expand_inputs(40, 30, 40)
     seed, pool = pa.Table.from_pylist(seed_rows), pa.Table.from_pylist(pool_rows)
     cfg = ExpansionConfig(iterations=2, stop_new_fraction=None, max_chars=2_000, classifier=FAST)
     ref, out = tmp_path / "ref", f"s3://{bucket}/out"
@@ -298,8 +263,8 @@ def job_without_ray(monkeypatch, tmp_path):
     monkeypatch.setattr(runtime, "init_ray", lambda *a, **k: None)
     monkeypatch.setattr(io, "read_documents", read_documents)
     monkeypatch.setattr(expand_mod, "RayPool", table_pool)
-    seed_rows, pool_rows = _inputs(40, 30, 40)
-    seed, pool = _write_jsonl(tmp_path / "seed.jsonl", seed_rows), _write_jsonl(tmp_path / "pool.jsonl", pool_rows)
+    seed_rows, pool_rows = expand_inputs(40, 30, 40)
+    seed, pool = write_jsonl(tmp_path / "seed.jsonl", seed_rows), write_jsonl(tmp_path / "pool.jsonl", pool_rows)
     config = tmp_path / "expand.yaml"
     config.write_text(FAST_YAML)
     return ["--quiet", "--seed", str(seed), "--pool", str(pool), "--iterations", "2", "--config", str(config)], runs
@@ -347,27 +312,13 @@ def test_job_keeps_a_finished_run_refuses_another_config_and_overwrite_restarts(
 # ---------------------------------------------------------------- a real killed driver
 
 
-def _env(marker: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env["RAYSIFT_TEST_MARKER"] = marker  # inherited by the local Ray the driver starts
-    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    return env
-
-
-def _run(cmd: list[str], marker: str) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, cwd=REPO, env=_env(marker), capture_output=True, text=True, timeout=600)
-    finally:
-        kill_processes_mentioning(marker, grace_seconds=2)
-
-
 @pytest.mark.fault_case('driver and node loss', '`raysift expand` driver and its Ray SIGKILLed after iteration 1, same command rerun',
                         'resumes at iteration 2; recalled rows, per-iteration files and stats identical to an undisturbed run')
 @pytest.mark.ray
 @pytest.mark.shared_data
 def test_killed_expand_driver_rerun_resumes_to_the_undisturbed_output(tmp_path):
-    seed_rows, pool_rows = _inputs(60, 50, 70)
-    seed, pool = _write_jsonl(tmp_path / "seed.jsonl", seed_rows), _write_jsonl(tmp_path / "pool.jsonl", pool_rows)
+    seed_rows, pool_rows = expand_inputs(60, 50, 70)
+    seed, pool = write_jsonl(tmp_path / "seed.jsonl", seed_rows), write_jsonl(tmp_path / "pool.jsonl", pool_rows)
     config = tmp_path / "expand.yaml"
     config.write_text(FAST_YAML)
     ref, out = tmp_path / "ref", tmp_path / "out"
@@ -378,10 +329,10 @@ def test_killed_expand_driver_rerun_resumes_to_the_undisturbed_output(tmp_path):
 
     # the undisturbed run beside the one to be killed (each starts its own Ray)
     ref_marker, marker = f"{tmp_path}-ref", f"{tmp_path}-killed"
-    undisturbed = subprocess.Popen(command(ref), cwd=REPO, env=_env(ref_marker), stdout=subprocess.DEVNULL,
+    undisturbed = subprocess.Popen(command(ref), cwd=REPO, env=marked_env(ref_marker), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, text=True)
     try:
-        proc = subprocess.Popen(command(out), cwd=REPO, env=_env(marker), stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(command(out), cwd=REPO, env=marked_env(marker), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, start_new_session=True)
         first_done = out / "_run" / "done" / "iteration-1.json"
         deadline = time.monotonic() + 400
@@ -403,7 +354,7 @@ def test_killed_expand_driver_rerun_resumes_to_the_undisturbed_output(tmp_path):
     assert json.loads((out / "_run" / "manifest.json").read_text())["finished"] is False
     first_files = {p.name: p.stat().st_mtime_ns for p in (out / "iterations" / "1").iterdir()}
 
-    again = _run(command(out), f"{tmp_path}-rerun")
+    again = run_marked(command(out), f"{tmp_path}-rerun")
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"resuming the expansion in {out}: iterations 1-1 already done" in again.stdout
     assert {p.name: p.stat().st_mtime_ns for p in (out / "iterations" / "1").iterdir()} == first_files
