@@ -380,10 +380,12 @@ def extract_text(html: str, cfg: ExtractConfig) -> str:
     return text
 
 
-def _single_article(tree) -> bool:
+def _single_article(tree, html: str) -> bool:
     """The page has exactly one ``<article>`` and it holds at least ARTICLE_MIN_PARAGRAPHS of
-    the page's ``<p>`` elements (a lone teaser card beside a ``<div>`` article does not)."""
-    if tree.body is None:
+    the page's ``<p>`` elements (a lone teaser card beside a ``<div>`` article does not).
+    A page whose markup never writes ``<article`` is answered without a DOM query (each costs
+    about 0.3 ms: a walk over every element)."""
+    if tree.body is None or ("<article" not in html and "<ARTICLE" not in html and "<Article" not in html):
         return False
     articles = tree.body.query_selector_all("article")
     if len(articles) != 1:
@@ -435,7 +437,7 @@ def _extract(html: str, cfg: ExtractConfig) -> str:
     if not main_content:
         return prune(extract_plain_text(tree, main_content=False, comments=False, **kw))
     text = ""
-    if _single_article(tree):
+    if _single_article(tree, html):
         scoped = dict(kw, skip_elements=skip + [ARTICLE_SCOPE])
         text = prune(extract_plain_text(tree, main_content=True, comments=False, **scoped))
         if len(text) >= FALLBACK_MIN_CHARS:
