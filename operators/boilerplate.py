@@ -21,7 +21,8 @@ Boilerplate and Duplicate Content from Web Corpora", ch. 3) and Boilerpipe (Kohl
    earlier block of the same page;
 2. sections: a short heading after the article's first good block that opens with a section
    cue ("Related stories", "More from", "About the author", "Comments", in several
-   languages) is dropped with the blocks under it, up to the next heading;
+   languages) is dropped with the blocks under it, up to the next heading; so is a section
+   title written as plain text (a ``<div>`` holding exactly a multi-word cue);
 3. context revision: each run of undecided blocks (short, near-good, headings) between two
    decided blocks is kept or dropped as a whole by what bounds it (good prose, boilerplate,
    page edge) and how much sentence text it holds, looking through short rejected
@@ -153,6 +154,7 @@ _SECTION_CUES = (
 )
 _SECTION_PHRASES = tuple(c for c in _SECTION_CUES if " " in c)
 _SECTION_WORDS = frozenset(c for c in _SECTION_CUES if " " not in c)
+_SECTION_TITLES = frozenset(c for c in _SECTION_CUES if " " in c or not c.isascii())
 _EDGE_NON_WORD = re.compile(r"^[\W\d_]+|[\W\d_]+$")  # bullets, counts, arrows around a heading
 _LETTER = re.compile(r"[^\W\d_]")
 _FILE_NAME_END = re.compile(r"\.(?:jpe?g|png|gif|webp|avif|svg|bmp|tiff?)$", re.I | re.M)
@@ -737,15 +739,34 @@ def _is_section_heading(b: Block) -> bool:
     return key.startswith(_SECTION_PHRASES) or key in _SECTION_WORDS
 
 
+def _is_section_title(b: Block) -> bool:
+    """A section title written as a ``<div>`` or ``<p>`` rather than a heading: a short loose
+    block or paragraph that is exactly a multi-word or CJK _SECTION_CUES phrase ("Related
+    articles", "About the author", "推荐阅读"). One-word English cues do not count here: as
+    loose text "Comments" or "Recommended:" is as often a label inside the content (a thread's
+    reply counter, an item of a list) as the title of a box after it.
+
+    >>> [_is_section_title(Block(LOOSE, t, 0, 0)) for t in ("Related Articles", "推荐阅读",
+    ...  "Recommended:", "Related articles about the budget vote")]
+    [True, True, False, False]
+    """
+    if b.kind not in (LOOSE, PARAGRAPH) or b.eff_len > SECTION_HEADING_MAX_CHARS:
+        return False
+    return _EDGE_NON_WORD.sub("", b.text.lower()) in _SECTION_TITLES
+
+
 def _close_sections(blocks: list[Block]) -> None:
-    """Label BAD each section-cue heading that follows good text and the blocks under it, up
-    to the next heading that is no such cue. Before the first good block (page top) a cue
-    heading is only a block: the article may follow it without a heading of its own."""
+    """Label BAD each section-cue heading or section title (:func:`_is_section_title`) that
+    follows good text and the blocks under it, up to the next heading that is no such cue.
+    Before the first good block (page top) a cue is only a block: the article may follow it
+    without a heading of its own."""
     seen_good = False
     closing = False
     for b in blocks:
         if b.kind == HEADING:
             closing = seen_good and _is_section_heading(b)
+        elif seen_good and _is_section_title(b):
+            closing = True
         elif b.label == GOOD:
             seen_good = True
         if closing:

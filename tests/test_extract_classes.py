@@ -271,6 +271,21 @@ def test_alt_text_rule_drops_only_loose_blocks():
     assert all(text.count(f"Item {i}: the council") == 1 for i in range(4))
 
 
+@pytest.mark.parametrize("title, dropped", [
+    ("<div>Related Articles</div>", True),  # a section title written as a div
+    ("<div>推荐阅读</div>", True),
+    ("<h3>More from the council</h3>", True),  # the heading form, as before
+    ("<div>Recommended:</div>", False),  # one English word: as often a label inside content
+])
+def test_section_titles_written_as_plain_text_close_the_article(title, dropped):
+    teaser = ("Residents queue for the reopened swimming pool after a summer of repairs and "
+              "rising costs, and the mayor promises longer opening hours next year.")
+    html = page(f"<main><h1>Budget passes</h1>{STORY}{title}<p>{teaser}</p></main>")
+    text = extract_text(html, CFG)
+    assert "Paragraph 5 adds detail" in text
+    assert ("swimming pool" not in text) is dropped
+
+
 def test_a_formula_that_looks_like_a_clock_time_is_kept():
     html = page(f"<main><h1>Ratios</h1>{STORY}<div>$$ x = 4:30 $$</div><p>{PARA}</p></main>")
     assert "$$ x = 4:30 $$" in extract_text(html, CFG)
