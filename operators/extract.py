@@ -91,21 +91,44 @@ ARTICLE_MIN_PARAGRAPHS = 0.1  # share of the page's <p> elements the one <articl
 # 2,000, minutes at 50,000, and native code cannot be interrupted): deeper pages are
 # extracted whole (linear) and pruned.
 MAX_MAIN_CONTENT_DEPTH = 2000
+
+
+def _any_case(pattern: str) -> str:
+    """``pattern`` with each ASCII letter outside an escape written as a class of both cases.
+    Same matches as ``re.I``, but the engine keeps searching for the literal ``<`` that starts
+    every tag pattern here (``re.I`` turns that search off): 0.68 instead of 0.87 ms on a page
+    of more than 2,000 tags.
+
+    >>> _any_case(r"<(/?)img\\s")
+    '<(/?)[iI][mM][gG]\\\\s'
+    """
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        out.append(f"[{ch.lower()}{ch.upper()}]" if ch.isascii() and ch.isalpha() else ch)
+        i += 1
+    return "".join(out)
+
+
 # div, span, section, article, main, aside, header, footer, nav, table, tbody, thead, ul, ol, dl,
 # form, font, center, blockquote, figure, b, i, u, em, strong, small, a: as a trie (faster to
 # match), in any letter case (<DIV> nests as deep as <div>).
-_DEPTH_TAG = re.compile(
+_DEPTH_TAG = re.compile(_any_case(
     r"<(/?)(?:a(?:rticle|side)?|b(?:lockquote)?|center|d(?:iv|l)|em|f(?:igure|o(?:nt|oter|rm))|header|i|"
-    r"main|nav|ol|s(?:ection|mall|pan|trong)|t(?:able|body|head)|ul?)[\s>]", re.I
-)
+    r"main|nav|ol|s(?:ection|mall|pan|trong)|t(?:able|body|head)|ul?)[\s>]"
+))
 # resiliparse indents every line inside a list by two spaces per list level (plain text and
 # minimal_html alike), so nested lists make text quadratic in their depth: 100,000 nested
 # <ul><li> would be 10^10 characters and the worker dies out of memory. A page whose list
 # indentation (estimated) would exceed its own length is extracted with lists flat: no
 # bullets or list markup in minimal_html, unformatted plain text.
-_LIST_OR_DEPTH_TAG = re.compile(r"<(/?)(?:([uo]l)|" + _DEPTH_TAG.pattern[len("<(/?)(?:"):], re.I)
+_LIST_OR_DEPTH_TAG = re.compile(r"<(/?)(?:([uUoO][lL])|" + _DEPTH_TAG.pattern[len("<(/?)(?:"):])
 # An <img> tag's alt attribute, any quoting (_image_texts).
-_IMG_ALT = re.compile(r"""<img\s(?:[^>]*?\s)?alt\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
+_IMG_ALT = re.compile(_any_case(r"""<img\s(?:[^>]*?\s)?alt\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))"""))
 # Share of control/replacement characters above which decoded bytes count as binary.
 MAX_GARBAGE_SHARE = 0.05
 # Share of undecodable bytes up to which a declared charset is kept (with U+FFFD).
