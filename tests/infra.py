@@ -33,7 +33,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,6 +235,26 @@ def moto_s3(_moto_server: S3Endpoint) -> S3Endpoint:
     req = urllib.request.Request(f"{_moto_server.endpoint_url}/moto-api/reset", method="POST")
     urllib.request.urlopen(req, timeout=10).read()
     return _moto_server
+
+
+# ------------------------------------------------------------------------ process environment
+
+
+@contextlib.contextmanager
+def patched_environ(values: Mapping[str, str], unset: Collection[str] = ()) -> Iterator[None]:
+    """``os.environ`` with ``values`` set and ``unset`` removed inside the block, restored after."""
+    saved = {k: os.environ.get(k) for k in (*values, *unset)}
+    for k in unset:
+        os.environ.pop(k, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 # -------------------------------------------------------------------------------- multi-node Ray
@@ -682,23 +702,15 @@ def ray_multinode() -> Iterator[RayCluster]:
             "with: .ci/netns.sh run raysift-test -- python -m pytest ..."
         )
     cluster = start_ray_cluster()
-    saved = {k: os.environ.get(k) for k in (*cluster.env, *_UNSET_FOR_CLUSTER)}
-    for k in _UNSET_FOR_CLUSTER:
-        os.environ.pop(k, None)
-    os.environ.update(cluster.env)
-    try:
-        yield cluster
-    finally:
-        import ray
+    with patched_environ(cluster.env, unset=_UNSET_FOR_CLUSTER):
+        try:
+            yield cluster
+        finally:
+            import ray
 
-        if ray.is_initialized():
-            ray.shutdown()
-        stop_ray_cluster(cluster)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+            if ray.is_initialized():
+                ray.shutdown()
+            stop_ray_cluster(cluster)
 
 
 @pytest.fixture(scope="module")
@@ -718,22 +730,15 @@ def ray_local() -> Iterator[Any]:
 def local_ray_with_env(env: dict[str, str]) -> Iterator[None]:
     """A single-node Ray (2 CPUs, small object store, 127.0.0.1) started with ``env`` set in this
     process, so its workers inherit it (S3 endpoint and credentials); ``env`` is restored after."""
-    env = {**env, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import ray
+    with patched_environ({**env, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}):
+        import ray
 
-    ray.init(num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    try:
-        yield
-    finally:
-        ray.shutdown()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        ray.init(num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=False)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        try:
+            yield
+        finally:
+            ray.shutdown()
 
 
 def read_request_body(handler) -> bytes:
@@ -768,6 +773,21 @@ def run_marked(cmd: list[str], marker: str) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` in the repo with :func:`marked_env`, then kill what still carries ``marker``."""
     try:
         return subprocess.run(cmd, cwd=REPO, env=marked_env(marker), capture_output=True, text=True, timeout=600)
+    finally:
+        kill_processes_mentioning(marker, grace_seconds=2)
+
+
+def kill_driver_when(cmd: list[str], marker: str, ready: Callable[[], bool], timeout: float = 400.0) -> None:
+    """Start ``cmd`` as :func:`run_marked` does, in its own session; once ``ready()``, SIGKILL it and its Ray."""
+    proc = subprocess.Popen(cmd, cwd=REPO, env=marked_env(marker), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None and not ready():
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
     finally:
         kill_processes_mentioning(marker, grace_seconds=2)
 
@@ -808,3 +828,29 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     """Write ``rows`` to ``path`` as JSON lines and return ``path``."""
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+# ------------------------------------------------------------------------ comparing outputs
+
+
+def parquet_rows(folder: Path) -> dict[str, str]:
+    """id -> whole row as canonical JSON (NaN-safe) from ``folder``'s Parquet files; fails on an id written twice."""
+    import pyarrow.parquet as pq
+
+    out: dict[str, str] = {}
+    for f in sorted(folder.glob("*.parquet")):
+        for row in pq.read_table(f).to_pylist():
+            assert row["id"] not in out, f"document {row['id']} written twice in {folder}"
+            out[row["id"]] = json.dumps(row, sort_keys=True, default=str)
+    return out
+
+
+def stable_stats(value: Any, root: Path | str, volatile: Collection[str]) -> Any:
+    """A parsed stats.json without the keys in ``volatile`` (any depth); strings under ``root`` start ``<out>``."""
+    if isinstance(value, dict):
+        return {k: stable_stats(v, root, volatile) for k, v in value.items() if k not in volatile}
+    if isinstance(value, list):
+        return [stable_stats(v, root, volatile) for v in value]
+    if isinstance(value, str) and value.startswith(str(root)):
+        return "<out>" + value[len(str(root)):]
+    return value

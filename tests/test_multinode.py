@@ -17,11 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from operators.samplegen import generate_sample, load_truth
-from tests.infra import REPO, RayCluster, _ray_bin
+from tests.infra import REPO, RayCluster, _ray_bin, parquet_rows
 
 pytestmark = pytest.mark.ray
 
@@ -34,16 +33,6 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict]:
     out = tmp_path_factory.mktemp("sample")
     paths = generate_sample(out, n_pages=N_PAGES, n_files=N_FILES, seed=1)
     return [str(p) for p in paths], load_truth(out)
-
-
-def _rows(folder: Path) -> dict[str, str]:
-    """id -> the whole row as canonical JSON (NaN-safe), failing on an id written twice."""
-    out: dict[str, str] = {}
-    for f in sorted(folder.glob("*.parquet")):
-        for row in pq.read_table(f).to_pylist():
-            assert row["id"] not in out, f"document {row['id']} written twice"
-            out[row["id"]] = json.dumps(row, sort_keys=True, default=str)
-    return out
 
 
 def _finished_task_nodes(cluster: RayCluster) -> dict[str, set[str]]:
@@ -84,10 +73,10 @@ def test_job_submitted_to_two_worker_nodes_equals_local_mode(ray_multinode: RayC
     assert cluster_stats["ray"] == {"nodes": 3, "cpus": 2.0}
     assert local_stats["ray"]["nodes"] == 1
 
-    kept, rejected = _rows(cluster_out / "documents"), _rows(cluster_out / "rejected")
+    kept, rejected = parquet_rows(cluster_out / "documents"), parquet_rows(cluster_out / "rejected")
     assert kept and rejected
-    assert kept == _rows(local_out / "documents")
-    assert rejected == _rows(local_out / "rejected")
+    assert kept == parquet_rows(local_out / "documents")
+    assert rejected == parquet_rows(local_out / "rejected")
     assert set(kept) | set(rejected) == {p["id"] for p in truth["pages"]}
     for key in ("documents_in", "documents_out", "rejected", "records_skipped", "languages", "chars_out"):
         assert cluster_stats[key] == local_stats[key], key

@@ -55,7 +55,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 
 from operators.samplegen import generate_sample, load_truth
@@ -65,6 +64,9 @@ from tests.infra import (
     expand_inputs,
     in_loopback_only_netns,
     infra_skip,
+    parquet_rows,
+    patched_environ,
+    stable_stats,
     start_ray_cluster,
     stop_ray_cluster,
     write_jsonl,
@@ -113,19 +115,11 @@ def cluster():
             "with: .ci/netns.sh run raysift-nl -- python -m pytest tests/test_node_loss.py"
         )
     c = start_ray_cluster(num_workers=WORKERS, record_worker_ports=True, node_env=NODE_ENV)
-    saved = {k: os.environ.get(k) for k in (*c.env, *_UNSET_FOR_CLUSTER)}
-    for k in _UNSET_FOR_CLUSTER:
-        os.environ.pop(k, None)
-    os.environ.update(c.env)
-    try:
-        yield c
-    finally:
-        stop_ray_cluster(c)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with patched_environ(c.env, unset=_UNSET_FOR_CLUSTER):
+        try:
+            yield c
+        finally:
+            stop_ray_cluster(c)
 
 
 # ------------------------------------------------------------------------- kills during a job
@@ -305,28 +299,8 @@ def assert_kill_landed(cluster: RayCluster, run: ClusterRun, phase: str, pattern
 # ------------------------------------------------------------------------------------ outputs
 
 
-def _rows(folder: Path) -> dict[str, str]:
-    """id -> the whole row as canonical JSON (NaN-safe), failing on an id written twice."""
-    out: dict[str, str] = {}
-    for f in sorted(folder.glob("*.parquet")):
-        for row in pq.read_table(f).to_pylist():
-            assert row["id"] not in out, f"document {row['id']} written twice in {folder}"
-            out[row["id"]] = json.dumps(row, sort_keys=True, default=str)
-    return out
-
-
 VOLATILE = {"wall_time_s", "documents_per_s", "wall_seconds", "ray", "final_model", "model_path", "seconds"}
-
-
-def _stable(value: Any, root: Path) -> Any:
-    """``stats.json`` without timings and cluster size; output paths made relative to ``root``."""
-    if isinstance(value, dict):
-        return {k: _stable(v, root) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_stable(v, root) for v in value]
-    if isinstance(value, str) and value.startswith(str(root)):
-        return "<out>" + value[len(str(root)):]
-    return value
+"""Keys of stats.json that differ between the cluster run and the local one (timings, cluster size, model paths)."""
 
 
 def _local_env() -> dict[str, str]:
@@ -402,16 +376,16 @@ def test_run_after_node_losses_equals_local_run(default_run, crawl):
     run, root = default_run
     assert run.status == "SUCCEEDED", run.failure()
     cluster_out, local_out = root / "cluster", root / "local"
-    kept, rejected = _rows(cluster_out / "documents"), _rows(cluster_out / "rejected")
-    assert kept == _rows(local_out / "documents")
-    assert rejected == _rows(local_out / "rejected")
+    kept, rejected = parquet_rows(cluster_out / "documents"), parquet_rows(cluster_out / "rejected")
+    assert kept == parquet_rows(local_out / "documents")
+    assert rejected == parquet_rows(local_out / "rejected")
     _, truth = crawl
     assert set(kept) | set(rejected) == {p["id"] for p in truth["pages"]}
     reasons = {json.loads(r)["reason"] for r in rejected.values()}
     assert {"exact_duplicate_url", "exact_duplicate_text", "fuzzy_duplicate"} <= reasons
     cluster_stats = json.loads((cluster_out / "stats.json").read_text())
     local_stats = json.loads((local_out / "stats.json").read_text())
-    assert _stable(cluster_stats, cluster_out) == _stable(local_stats, local_out)
+    assert stable_stats(cluster_stats, cluster_out, VOLATILE) == stable_stats(local_stats, local_out, VOLATILE)
     assert cluster_stats["fuzzy_dedup"]["components_path"] == "distributed"
     print(f"\ncluster run with {len(run.kills)} node kills: {run.seconds} s; kills at "
           + ", ".join(f"{k.phase} {k.at} s" for k in run.kills.values()))
@@ -449,12 +423,12 @@ def test_expand_survives_node_lost_during_classifier_scoring(cluster, tmp_path):
     assert _node_state(cluster, kill.node_id) == "DEAD"
 
     # and the output is the local run's: recalled rows, scores, both fastText models, per-iteration stats
-    recalled = _rows(cluster_out / "recalled")
-    assert len(recalled) > 100 and recalled == _rows(local_out / "recalled")
+    recalled = parquet_rows(cluster_out / "recalled")
+    assert len(recalled) > 100 and recalled == parquet_rows(local_out / "recalled")
     for name in ("model.bin", "model-fold1.bin"):
         assert (cluster_out / "iterations" / "1" / name).read_bytes() == (local_out / "iterations" / "1" / name).read_bytes()
     for rel in ("stats.json", "iterations/1/stats.json"):
         c = json.loads((cluster_out / rel).read_text())
         loc = json.loads((local_out / rel).read_text())
-        assert _stable(c, cluster_out) == _stable(loc, local_out), rel
+        assert stable_stats(c, cluster_out, VOLATILE) == stable_stats(loc, local_out, VOLATILE), rel
     print(f"\nexpand with the scoring node killed at {kill.at} s ({kill.titles[0]}): {run.seconds} s")

@@ -8,14 +8,9 @@ driver and every process of its Ray get SIGKILL, and the same command is run aga
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from operators import resume
@@ -23,7 +18,7 @@ from operators.config import ConfigError
 from operators.recipe import load_recipe
 from operators.samplegen import generate_sample
 from operators.stats import BatchStats
-from tests.infra import REPO, kill_processes_mentioning, marked_env, run_marked
+from tests.infra import kill_driver_when, parquet_rows, run_marked
 
 COUNTS = ("documents_in", "documents_out", "rejected", "records_skipped", "languages", "chars_out", "length_histogram")
 
@@ -96,15 +91,6 @@ def crawl(tmp_path_factory):
     return [str(p) for p in generate_sample(out, n_pages=240, n_files=6, seed=5)]
 
 
-def _rows(folder: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for f in sorted(folder.glob("*.parquet")):
-        for row in pq.read_table(f).to_pylist():
-            assert row["id"] not in out, f"document {row['id']} written twice"
-            out[row["id"]] = json.dumps(row, sort_keys=True, default=str)
-    return out
-
-
 def _command(recipe: str, paths: list[str], out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "jobs.pipeline", "--recipe", recipe, "--input", *paths, "--output", str(out),
             "--quiet", "--set", "resources.files_per_wave=2", *extra]
@@ -113,20 +99,8 @@ def _command(recipe: str, paths: list[str], out: Path, *extra: str) -> list[str]
 def _kill_after_first_wave(cmd: list[str], out: Path, marker: str) -> int:
     """Start ``cmd``, SIGKILL it and its Ray once a group of inputs is recorded done; the number
     of groups recorded (one marker per group; here each group is one file)."""
-    proc = subprocess.Popen(cmd, cwd=REPO, env=marked_env(marker), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
     done_dir = out / "_run" / "done"
-    deadline = time.monotonic() + 400
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if done_dir.is_dir() and len(list(done_dir.glob("*.json"))) >= 1:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}"
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        kill_processes_mentioning(marker, grace_seconds=2)
+    kill_driver_when(cmd, marker, lambda: done_dir.is_dir() and len(list(done_dir.glob("*.json"))) >= 1)
     manifest = json.loads((out / "_run" / "manifest.json").read_text())
     assert manifest["finished"] is False
     assert not (out / "stats.json").exists()
@@ -148,8 +122,8 @@ def test_killed_driver_rerun_resumes_to_the_undisturbed_output(crawl, tmp_path, 
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"resuming the run in {out}: " in again.stdout + again.stderr
 
-    assert _rows(out / "documents") == _rows(ref / "documents") and _rows(ref / "documents")
-    assert _rows(out / "rejected") == _rows(ref / "rejected")
+    assert parquet_rows(out / "documents") == parquet_rows(ref / "documents") and parquet_rows(ref / "documents")
+    assert parquet_rows(out / "rejected") == parquet_rows(ref / "rejected")
     stats, ref_stats = (json.loads((d / "stats.json").read_text()) for d in (out, ref))
     for key in COUNTS:
         assert stats[key] == ref_stats[key], key

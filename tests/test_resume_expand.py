@@ -12,13 +12,9 @@ again; its output must equal an undisturbed run's.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,38 +32,27 @@ from operators.classify.expand import (
     save_state,
 )
 from operators.classify.fasttext_model import ClassifierConfig
-from tests.infra import REPO, expand_inputs, kill_processes_mentioning, marked_env, run_marked, write_jsonl
+from tests.infra import (
+    REPO,
+    expand_inputs,
+    kill_driver_when,
+    kill_processes_mentioning,
+    marked_env,
+    parquet_rows,
+    run_marked,
+    stable_stats,
+    write_jsonl,
+)
 
 VOLATILE = {"wall_seconds", "seconds", "resumed"}
 """Keys of stats.json and iterations/<k>/stats.json that differ between two identical runs
 (timings) or say that the run was resumed."""
 
 
-def _stable(value: Any, root: Path | str) -> Any:
-    """A stats.json without timings; paths made relative to the output ``root``."""
-    if isinstance(value, dict):
-        return {k: _stable(v, root) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_stable(v, root) for v in value]
-    if isinstance(value, str) and value.startswith(str(root)):
-        return "<out>" + value[len(str(root)):]
-    return value
-
-
-def _rows(folder: Path) -> dict[str, str]:
-    """id -> the whole row as canonical JSON, failing on an id written twice."""
-    out: dict[str, str] = {}
-    for f in sorted(folder.glob("*.parquet")):
-        for row in pq.read_table(f).to_pylist():
-            assert row["id"] not in out, f"document {row['id']} written twice in {folder}"
-            out[row["id"]] = json.dumps(row, sort_keys=True, default=str)
-    return out
-
-
 def _assert_same_output(out: Path, ref: Path, iterations: int) -> None:
     """recalled/ rows, every per-iteration file and stats.json (without timings) equal."""
-    recalled = _rows(out / "recalled")
-    assert recalled and recalled == _rows(ref / "recalled")
+    recalled = parquet_rows(out / "recalled")
+    assert recalled and recalled == parquet_rows(ref / "recalled")
     assert sorted(p.name for p in (out / "iterations").iterdir()) == [str(k) for k in range(1, iterations + 1)]
     for k in range(1, iterations + 1):
         a, b = out / "iterations" / str(k), ref / "iterations" / str(k)
@@ -75,9 +60,10 @@ def _assert_same_output(out: Path, ref: Path, iterations: int) -> None:
         for name in ("model.bin", "model-fold1.bin", "proposed_paths.txt"):
             assert (a / name).read_bytes() == (b / name).read_bytes(), (k, name)
         assert pq.read_table(a / "domains.parquet").equals(pq.read_table(b / "domains.parquet")), k
-        assert (_stable(json.loads((a / "stats.json").read_text()), out)
-                == _stable(json.loads((b / "stats.json").read_text()), ref)), k
-    assert _stable(json.loads((out / "stats.json").read_text()), out) == _stable(json.loads((ref / "stats.json").read_text()), ref)
+        assert (stable_stats(json.loads((a / "stats.json").read_text()), out, VOLATILE)
+                == stable_stats(json.loads((b / "stats.json").read_text()), ref, VOLATILE)), k
+    assert (stable_stats(json.loads((out / "stats.json").read_text()), out, VOLATILE)
+            == stable_stats(json.loads((ref / "stats.json").read_text()), ref, VOLATILE))
 
 
 # ---------------------------------------------------------------- the loop state (no Ray)
@@ -229,8 +215,8 @@ def test_loop_on_s3_resumes_to_the_local_output(moto_s3, s3_env, tmp_path):
     for rel in ("iterations/1/model.bin", "iterations/2/model-fold1.bin", "iterations/2/proposed_paths.txt"):
         assert storage.read_bytes(f"{out}/{rel}") == (ref / rel).read_bytes(), rel
     for rel in ("iterations/2/stats.json", "stats.json"):
-        got = _stable(json.loads(storage.read_bytes(f"{out}/{rel}")), out)
-        assert got == _stable(json.loads((ref / rel).read_text()), ref), rel
+        got = stable_stats(json.loads(storage.read_bytes(f"{out}/{rel}")), out, VOLATILE)
+        assert got == stable_stats(json.loads((ref / rel).read_text()), ref, VOLATILE), rel
 
 
 # ---------------------------------------------------------------- the job's resume wiring (no Ray)
@@ -332,18 +318,8 @@ def test_killed_expand_driver_rerun_resumes_to_the_undisturbed_output(tmp_path):
     undisturbed = subprocess.Popen(command(ref), cwd=REPO, env=marked_env(ref_marker), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, text=True)
     try:
-        proc = subprocess.Popen(command(out), cwd=REPO, env=marked_env(marker), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, start_new_session=True)
         first_done = out / "_run" / "done" / "iteration-1.json"
-        deadline = time.monotonic() + 400
-        try:
-            while time.monotonic() < deadline and proc.poll() is None and not first_done.exists():
-                time.sleep(0.05)
-            assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}"
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        finally:
-            kill_processes_mentioning(marker, grace_seconds=2)
+        kill_driver_when(command(out), marker, first_done.exists)
         _, err = undisturbed.communicate(timeout=600)
         assert undisturbed.returncode == 0, err[-3000:]
     finally:
