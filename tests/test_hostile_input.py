@@ -15,7 +15,7 @@ over the resident size before the work, Linux ``VmHWM`` reset through
   keeps at most ``operators.warc._KEEP_BYTES`` (32 MiB) behind its position. Reading a file
   holding a 50 MB page grows the process by less than :data:`READ_BOUND_MB` MB (measured: 33).
 - Extraction: bodies over ``ExtractConfig.max_html_bytes`` (10 MB) are ``html_too_large``
-  without being decoded; past a nesting depth of 2,000 (``MAX_MAIN_CONTENT_DEPTH``, tags in any
+  without being decoded; past a nesting depth of 4,000 (``MAX_MAIN_CONTENT_DEPTH``, tags in any
   case) the main-content pass is off, and lists whose indentation would outgrow the page are
   extracted flat. A 5 MB single line, each 100,000-deep page (``<div>``, ``<UL><LI>``,
   ``<table>``) and each page opening 100,000 comments or raw-text elements it never closes
