@@ -286,12 +286,30 @@ def _listening_addresses() -> set[str]:
     return addrs
 
 
+def _has_file_under(proc: Path, marker: str) -> bool:
+    """The process has a file open under the path ``marker`` (a Ray process its session logs)."""
+    try:
+        fds = list((proc / "fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd).startswith(marker):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def processes_mentioning(marker: str) -> list[int]:
-    """PIDs (not ours, not zombies) whose command line or environment contains ``marker``.
+    """PIDs (not ours, not zombies) whose command line or environment contains ``marker``, or
+    that hold a file open under it.
 
     A cluster's private temp dir is in the arguments of GCS, raylet, dashboard and agents,
     and in the environment (``RAYSIFT_RAY_CLUSTER``) of everything they spawn, job drivers
-    included.
+    included. An agent whose raylet was killed (node loss tests) outlives it under a new
+    process title (``ray::...``) and an environment without the marker; its log files under
+    the temp dir still name it.
     """
     needle = marker.encode()
     pids = []
@@ -306,6 +324,8 @@ def processes_mentioning(marker: str) -> list[int]:
                     found = needle in (entry / "environ").read_bytes()
                 except PermissionError:
                     found = False
+            if not found and marker.startswith("/"):
+                found = _has_file_under(entry, marker)
         except OSError:
             continue
         if found and ") Z" not in stat:
