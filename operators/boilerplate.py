@@ -93,6 +93,19 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{_CJK}]")
 _SENTENCE_END = re.compile(r"[.!?…。！？؟।:;][\"'”’»)\]]*(\s|$)|[。！？]")
 _ENDS_SENTENCE = re.compile(r"[.!?…。！？؟।][\"'”’»)\]]*$")
+_SENTENCE_TAIL = frozenset(".!?…。！？؟।\"'”’»)]")  # the last character of every _ENDS_SENTENCE match
+
+
+def _ends_sentence(text: str) -> bool:
+    """``text`` ends like a sentence (:data:`_ENDS_SENTENCE`); the last character rules most
+    blocks out without running the regex.
+
+    >>> _ends_sentence("It rained."), _ends_sentence('He said "no!"'), _ends_sentence("Menu"), _ends_sentence(")")
+    (True, True, False, False)
+    """
+    return text[-1:] in _SENTENCE_TAIL and _ENDS_SENTENCE.search(text) is not None
+
+
 _BLOCK_OPEN = {"p": PARAGRAPH, "li": ITEM, "pre": PRE, "h1": HEADING, "h2": HEADING,
                "h3": HEADING, "h4": HEADING, "h5": HEADING, "h6": HEADING}
 
@@ -539,7 +552,7 @@ def _mark_repeated_labels(blocks: list[Block]) -> None:
     label (a headline printed in a hero and in the body, a credit under two photos)."""
     counts: dict[str, int] = {}
     for b in blocks:
-        if b.kind in (LOOSE, PARAGRAPH) and b.eff_len < SHORT_CHARS and _ENDS_SENTENCE.search(b.text) is None:
+        if b.kind in (LOOSE, PARAGRAPH) and b.eff_len < SHORT_CHARS and not _ends_sentence(b.text):
             counts[b.text] = counts.get(b.text, 0) + 1
     if not counts or max(counts.values()) < REPEAT_LABEL_MIN_COUNT:
         return
@@ -582,7 +595,7 @@ def _mark_datelines(blocks: list[Block]) -> None:
     for i in _blocks_with_cue(_TIMESTAMP_HINT, texts):  # a cheap pattern finds the few candidates
         b = short[i]
         if (b.kind in (LOOSE, PARAGRAPH) and b.label != BAD and "$" not in b.text and "\\" not in b.text
-                and _TIMESTAMP.search(b.text) is not None and _ENDS_SENTENCE.search(b.text) is None):
+                and _TIMESTAMP.search(b.text) is not None and not _ends_sentence(b.text)):
             b.label = _VOID
     for i in _blocks_with_cue(_FILE_NAME_END, texts):
         if len(texts[i]) <= _FILE_NAME_MAX_CHARS:
@@ -696,7 +709,7 @@ def classify(blocks: list[Block], image_texts: dict[str, int] | None = None) -> 
             b.kind == HEADING and n < SHORT_CHARS
         ):
             b.label = BAD
-        elif _LETTER.search(b.text) is None:  # chart axis labels, prices, separators
+        elif not b.text[0].isalpha() and _LETTER.search(b.text) is None:  # chart labels, prices, separators
             b.label = _VOID
         elif n <= STRONG_KEYWORD_MAX_CHARS:
             keyed.append(b)
@@ -853,7 +866,7 @@ def _revise_runs(blocks: list[Block], lo: int, hi: int) -> None:
         before = blocks[i - 1].label if i > 0 else BAD
         after = blocks[j].label if j < n else BAD
         near = sum(b.eff_len for b in run if b.label == NEAR_GOOD and b.kind != HEADING and not b.cue)
-        sentence = any(b.kind == PARAGRAPH and b.link_chars == 0 and not b.cue and _ENDS_SENTENCE.search(b.text)
+        sentence = any(b.kind == PARAGRAPH and b.link_chars == 0 and not b.cue and _ends_sentence(b.text)
                        for b in run)
         if GOOD in (before, after):
             keep = near > 0 or sentence
