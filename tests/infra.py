@@ -747,13 +747,14 @@ def ray_local() -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def local_ray_with_env(env: dict[str, str]) -> Iterator[None]:
+def local_ray_with_env(env: dict[str, str], object_store_mb: int = 300) -> Iterator[None]:
     """A single-node Ray (2 CPUs, small object store, 127.0.0.1) started with ``env`` set in this
     process, so its workers inherit it (S3 endpoint and credentials); ``env`` is restored after."""
     with patched_environ({**env, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}):
         import ray
 
-        ray.init(num_cpus=2, object_store_memory=300 * 1024**2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, object_store_memory=object_store_mb * 1024**2, include_dashboard=False,
+                 log_to_driver=False)
         ray.data.DataContext.get_current().enable_progress_bars = False
         try:
             yield

@@ -31,7 +31,7 @@ from operators.ledger import Ledger
 from operators.recipe import load_config_file
 from operators.samplegen import generate_sample, load_truth
 from operators.storage import StorageConfig
-from tests.infra import REPO, S3Endpoint
+from tests.infra import REPO, S3Endpoint, local_ray_with_env
 
 pytestmark = pytest.mark.ray
 
@@ -64,20 +64,8 @@ def _pages_per_file(truth: dict) -> Counter:
 
 @pytest.fixture(scope="module")
 def ray_local() -> Iterator[None]:
-    saved = os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # single node on 127.0.0.1 (ENVIRONMENT.md)
-    import ray
-
-    ray.init(num_cpus=2, object_store_memory=150 * 1024**2, include_dashboard=False, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    try:
+    with local_ray_with_env({}, object_store_mb=150):  # single node on 127.0.0.1 (ENVIRONMENT.md)
         yield
-    finally:
-        ray.shutdown()
-        if saved is None:
-            os.environ.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
-        else:
-            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = saved
 
 
 def test_nightly_run_processes_exactly_the_inputs_not_done(ray_local, crawl, tmp_path: Path) -> None:

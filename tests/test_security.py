@@ -53,7 +53,7 @@ from operators.recipe import load_config, load_config_file
 from operators.samplegen import generate_sample
 from operators.storage import StorageConfig, StorageError
 from operators.writer import shard_name
-from tests.infra import REPO, S3Endpoint, _ray_bin, free_port
+from tests.infra import REPO, S3Endpoint, _ray_bin, free_port, patched_environ
 
 FAKE_KEY = "AKIARAYSIFTFAKE7KEY0"  # 20 characters, like an AWS access key id
 FAKE_SECRET = "rAySiFt/FakeSecret+NeverPrint=0123456789"  # 40 characters, like an AWS secret
@@ -661,17 +661,8 @@ def test_failing_runs_on_s3_say_why_and_leak_no_credential(case: str, failed_run
 def cluster_with_credentials(ceph_s3: S3Endpoint, request: pytest.FixtureRequest):
     """``ray_multinode`` started with the S3 credentials in every node's environment (as an
     instance role or a KubeRay secret gives them), never in the job's runtime env."""
-    env = ceph_s3.env()
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with patched_environ(ceph_s3.env()):
         yield request.getfixturevalue("ray_multinode")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.mark.fault_case('security', 'a job on a multi-node cluster', "no credential in job logs or the cluster's session logs")
