@@ -618,9 +618,9 @@ def _mark_image_texts(blocks: list[Block], image_texts: dict[str, int]) -> None:
         if b.kind == LOOSE and left.get(b.text, 0) > 0:
             left[b.text] -= 1
             b.label = _VOID
-            for twin in blocks[max(0, i - 1):i + 2:2]:
-                if twin.kind == HEADING and twin.text == b.text:
-                    twin.kind = PARAGRAPH
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(blocks) and blocks[j].kind == HEADING and blocks[j].text == b.text:
+                    blocks[j].kind = PARAGRAPH
 
 
 def _mark_repeated_short_blocks(blocks: list[Block]) -> None:

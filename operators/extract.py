@@ -21,10 +21,10 @@ work per page is ``max_html_bytes`` (resiliparse is linear in the input size).
 from __future__ import annotations
 
 import codecs
-from html import unescape as _unescape_html
 import re
 import time
 from dataclasses import dataclass, field
+from html import unescape as _unescape_html
 from urllib.parse import urlsplit
 
 import numpy as np

@@ -263,6 +263,10 @@ def test_alt_text_rule_drops_only_loose_blocks():
     blocks = bp.parse_blocks(f"Caption words here\nCaption words here\n<p>{PARA * 3}</p>")
     bp.classify(blocks, {"Caption words here": 1})
     assert [b.label == bp._VOID for b in blocks[:2]] == [True, False]
+    # The alt copy first on the page, its heading twin right after it.
+    blocks = bp.parse_blocks(f"Caption words here\n<h2>Caption words here</h2>\n<p>{PARA * 3}</p>")
+    bp.classify(blocks, {"Caption words here": 1})
+    assert blocks[0].label == bp._VOID and blocks[1].kind == bp.PARAGRAPH
     # A listicle: each item a heading, then a picture carrying the heading's words.
     items = "".join(f'<h2>Item {i}: the council votes on the new budget for schools and roads today</h2>'
                     f'<img src="i{i}.jpg" alt="Item {i}: the council votes on the new budget for schools and roads today">'
