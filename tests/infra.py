@@ -778,7 +778,6 @@ def read_request_body(handler) -> bytes:
     return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
 
 
-
 # ------------------------------------------------------------------ job drivers in a subprocess
 
 
@@ -816,7 +815,7 @@ def kill_driver_when(cmd: list[str], marker: str, ready: Callable[[], bool], tim
 # ------------------------------------------------------------------------- shared test data
 
 
-def expand_inputs(n_seed: int, n_math: int, n_web: int) -> tuple[list[dict], list[dict]]:
+def expand_job_rows(n_seed: int, n_math: int, n_web: int) -> tuple[list[dict], list[dict]]:
     """Seed and pool rows for ``raysift expand`` from ../shared/data (skips the test without it)."""
     # seed: StackMathQA Q&A texts; pool: the next n_math of them under a math forum's URLs, then
     # the first n_web pages' main text (modern-wceb-2026 ground truth, >= 50 words) under their own URLs
@@ -846,9 +845,16 @@ def expand_inputs(n_seed: int, n_math: int, n_web: int) -> tuple[list[dict], lis
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    """Write ``rows`` to ``path`` as JSON lines and return ``path``."""
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    """Write ``rows`` to ``path`` as JSON lines (creating its folder) and return ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def write_expand_job_inputs(root: Path, n_seed: int, n_math: int, n_web: int) -> tuple[Path, Path]:
+    """:func:`expand_job_rows` written to ``root``/seed.jsonl and ``root``/pool.jsonl; the two paths."""
+    seed_rows, pool_rows = expand_job_rows(n_seed, n_math, n_web)
+    return write_jsonl(root / "seed.jsonl", seed_rows), write_jsonl(root / "pool.jsonl", pool_rows)
 
 
 # ------------------------------------------------------------------------ comparing outputs

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from operators.dedup.minhash import shingle_hashes
+from tests.infra import write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -120,12 +121,6 @@ def make_planted_corpus(n_groups: int = 30, n_distinct: int = 240, seed: int = 7
     return records, groups, [ids[i] for i in distinct_rows]
 
 
-def write_jsonl(records: list[dict], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
-
-
 def expected_kept(groups: list[list[str]], texts: dict[str, str], rule: str) -> dict[str, str]:
     """{member id: kept id} for the planted groups under ``rule`` (ties -> smallest id)."""
     out = {}
@@ -162,7 +157,7 @@ def read_dir(path: Path) -> pa.Table | None:
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     records, groups, distinct = make_planted_corpus()
-    path = write_jsonl(records, tmp_path_factory.mktemp("dedup-cli") / "corpus.jsonl")
+    path = write_jsonl(tmp_path_factory.mktemp("dedup-cli") / "corpus.jsonl", records)
     return path, records, groups, distinct
 
 

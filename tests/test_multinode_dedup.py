@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.test_dedup_cli import expected_kept, make_planted_corpus, write_jsonl
+from tests.infra import write_jsonl
+from tests.test_dedup_cli import expected_kept, make_planted_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,7 +52,7 @@ def _outputs(out: Path) -> tuple[list[str], list[tuple[str, str, str]], dict]:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     records, groups, distinct = make_planted_corpus(n_groups=40, n_distinct=360, seed=11)
-    path = write_jsonl(records, tmp_path_factory.mktemp("mn-dedup") / "corpus.jsonl")
+    path = write_jsonl(tmp_path_factory.mktemp("mn-dedup") / "corpus.jsonl", records)
     return path, records, groups
 
 

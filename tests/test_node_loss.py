@@ -61,7 +61,6 @@ from operators.samplegen import generate_sample, load_truth
 from tests.infra import (
     _UNSET_FOR_CLUSTER,
     RayCluster,
-    expand_inputs,
     in_loopback_only_netns,
     infra_skip,
     parquet_rows,
@@ -69,7 +68,7 @@ from tests.infra import (
     stable_stats,
     start_ray_cluster,
     stop_ray_cluster,
-    write_jsonl,
+    write_expand_job_inputs,
 )
 
 pytestmark = pytest.mark.ray
@@ -397,8 +396,7 @@ def test_run_after_node_losses_equals_local_run(default_run, crawl):
 @pytest.mark.fault_case('driver and node loss', 'worker node SIGKILLed during classifier scoring (raysift expand)', 'the job finishes; output equals a local run')
 @pytest.mark.shared_data
 def test_expand_survives_node_lost_during_classifier_scoring(cluster, tmp_path):
-    seed_rows, pool_rows = expand_inputs(300, 250, 500)
-    seed, pool = write_jsonl(tmp_path / "seed.jsonl", seed_rows), write_jsonl(tmp_path / "pool.jsonl", pool_rows)
+    seed, pool = write_expand_job_inputs(tmp_path, 300, 250, 500)
     cmd = [sys.executable, "-m", "jobs.expand", "--quiet", "--seed", str(seed), "--pool", str(pool),
            "--iterations", "1"]
     cluster_out, local_out = tmp_path / "cluster", tmp_path / "local"

@@ -34,14 +34,14 @@ from operators.classify.expand import (
 from operators.classify.fasttext_model import ClassifierConfig
 from tests.infra import (
     REPO,
-    expand_inputs,
+    expand_job_rows,
     kill_driver_when,
     kill_processes_mentioning,
     marked_env,
     parquet_rows,
     run_marked,
     stable_stats,
-    write_jsonl,
+    write_expand_job_inputs,
 )
 
 VOLATILE = {"wall_seconds", "seconds", "resumed"}
@@ -138,7 +138,7 @@ LOOP_CFG = ExpansionConfig(iterations=3, stop_new_fraction=None, max_chars=2_000
 
 @pytest.mark.shared_data
 def test_loop_interrupted_mid_iteration_resumes_after_the_last_finished_one(tmp_path):
-    seed_rows, pool_rows = expand_inputs(60, 50, 70)
+    seed_rows, pool_rows = expand_job_rows(60, 50, 70)
     seed = pa.Table.from_pylist(seed_rows)
     pool = pa.Table.from_pylist(pool_rows)
     ref, out = tmp_path / "ref", tmp_path / "out"
@@ -194,7 +194,7 @@ def test_loop_on_s3_resumes_to_the_local_output(moto_s3, s3_env, tmp_path):
 
     s3_env(moto_s3)
     bucket = moto_s3.new_bucket("expand-resume")
-    seed_rows, pool_rows = expand_inputs(40, 30, 40)
+    seed_rows, pool_rows = expand_job_rows(40, 30, 40)
     seed, pool = pa.Table.from_pylist(seed_rows), pa.Table.from_pylist(pool_rows)
     cfg = ExpansionConfig(iterations=2, stop_new_fraction=None, max_chars=2_000, classifier=FAST)
     ref, out = tmp_path / "ref", f"s3://{bucket}/out"
@@ -249,8 +249,7 @@ def job_without_ray(monkeypatch, tmp_path):
     monkeypatch.setattr(runtime, "init_ray", lambda *a, **k: None)
     monkeypatch.setattr(io, "read_documents", read_documents)
     monkeypatch.setattr(expand_mod, "RayPool", table_pool)
-    seed_rows, pool_rows = expand_inputs(40, 30, 40)
-    seed, pool = write_jsonl(tmp_path / "seed.jsonl", seed_rows), write_jsonl(tmp_path / "pool.jsonl", pool_rows)
+    seed, pool = write_expand_job_inputs(tmp_path, 40, 30, 40)
     config = tmp_path / "expand.yaml"
     config.write_text(FAST_YAML)
     return ["--quiet", "--seed", str(seed), "--pool", str(pool), "--iterations", "2", "--config", str(config)], runs
@@ -303,8 +302,7 @@ def test_job_keeps_a_finished_run_refuses_another_config_and_overwrite_restarts(
 @pytest.mark.ray
 @pytest.mark.shared_data
 def test_killed_expand_driver_rerun_resumes_to_the_undisturbed_output(tmp_path):
-    seed_rows, pool_rows = expand_inputs(60, 50, 70)
-    seed, pool = write_jsonl(tmp_path / "seed.jsonl", seed_rows), write_jsonl(tmp_path / "pool.jsonl", pool_rows)
+    seed, pool = write_expand_job_inputs(tmp_path, 60, 50, 70)
     config = tmp_path / "expand.yaml"
     config.write_text(FAST_YAML)
     ref, out = tmp_path / "ref", tmp_path / "out"

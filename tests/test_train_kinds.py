@@ -3,14 +3,15 @@ a trained model scored by the classifier filter."""
 
 from __future__ import annotations
 
-import json
 import random
+from pathlib import Path
 
 import pytest
 
 from jobs.train_classifier import KINDS, main
 from operators.classify.fasttext_model import PRESETS, ClassifierConfig
 from operators.filters import classifier as clf
+from tests.infra import write_jsonl
 
 PROSE = ("Quantum Bridge River Garden Museum Harbor Library Canyon Meadow Forest Lantern Orchard Valley Summit "
          "Island Castle Cathedral Village Market Festival Theater Gallery Compass Voyage Horizon Meridian").split()
@@ -29,15 +30,14 @@ def docs(words: list[str], n: int, seed: int) -> list[str]:
     return out
 
 
-def write_jsonl(path, texts: list[str]) -> str:
-    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
-    return str(path)
+def write_texts(path: Path, texts: list[str]) -> str:
+    return str(write_jsonl(path, [{"text": t} for t in texts]))
 
 
 @pytest.fixture
 def training_sets(tmp_path):
-    pos = write_jsonl(tmp_path / "pos.jsonl", docs(PROSE, 150, 0))
-    neg = write_jsonl(tmp_path / "neg.jsonl", docs(SPAM, 150, 1))
+    pos = write_texts(tmp_path / "pos.jsonl", docs(PROSE, 150, 0))
+    neg = write_texts(tmp_path / "neg.jsonl", docs(SPAM, 150, 1))
     return pos, neg
 
 
