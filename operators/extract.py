@@ -34,6 +34,7 @@ from operators.boilerplate import prune_minimal_html
 from operators.config import ConfigError
 from operators.html_repair import repair_markup
 from operators.langid import LanguageIdConfig, detect_language
+from operators.math_extract import alt_latex
 from operators.schema import (
     DOCUMENT_COLUMNS,
     DOMAIN,
@@ -426,7 +427,9 @@ def _image_texts(html: str) -> dict[str, int]:
     where its image stands, and :mod:`operators.boilerplate` drops a block that is nothing else
     (an image's text is not the article's). A regex over the markup, about 0.3 ms per page:
     reading the attribute from resiliparse's DOM costs about 0.3 ms per image (its collections
-    are walked per item).
+    are walked per item). An alt text that is a formula (:func:`operators.math_extract.alt_latex`:
+    LaTeX2HTML's ``$x^2$``, ``{\\displaystyle ...}``) is the page's text, not an image's, and is
+    left out.
 
     >>> _image_texts('<IMG src=x ALT="A &amp;  b"><img alt=bare><imgx alt="no"><img data-alt="x"><img alt="A & b">')
     {'A & b': 2, 'bare': 1}
@@ -436,7 +439,8 @@ def _image_texts(html: str) -> dict[str, int]:
         alt = m[1] if m[1] is not None else m[2] if m[2] is not None else m[3]
         if alt and not alt.isspace():
             key = " ".join((_unescape_html(alt) if "&" in alt else alt).split())
-            out[key] = out.get(key, 0) + 1
+            if alt_latex(key) is None:
+                out[key] = out.get(key, 0) + 1
     return out
 
 

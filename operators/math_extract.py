@@ -17,7 +17,11 @@ Sources handled, in this order:
    rendered spans) dropped. ``.katex-display`` -> display.
 5. Remaining ``<math>``: MathML -> LaTeX (:mod:`operators.mathml`), TeX annotation preferred.
 6. Images of LaTeX renderers (``latex.php``, codecogs, mimetex, ``wp.com/latex``, Google chart
-   ``cht=tx``): the decoded ``latex=`` / query LaTeX, else the alt text.
+   ``cht=tx``): the decoded ``latex=`` / query LaTeX, else the alt text. Images classed ``latex``
+   or ``tex`` (WordPress, MediaWiki's texvc): the alt text. Any other image whose alt text is a
+   formula (:func:`alt_latex`: the whole alt in TeX math delimiters or one LaTeX environment, as
+   LaTeX2HTML and pandoc ``--webtex`` write the formula images of lecture notes, or an alt
+   holding a LaTeX command): that LaTeX, display when its delimiters say so.
 
 7. TeX written in the text with other delimiters (:func:`normalize_tex_delimiters`): forum BBCode
    ``[tex]`` (display), ``[itex]`` / ``[math]`` / ``[latex]`` (inline), Physics-Forums-style
@@ -60,6 +64,7 @@ _PREFILTER_TOKENS: tuple[bytes, ...] = (
     # forum BBCode (phpBB/vBulletin, often left unrendered) and MathJax/KaTeX delimiter configs
     b"[/tex]", b"[/itex]", b"[/math]", b"[/latex]", b"tex2jax", b"inlinemath", b"displaymath",
     b"rendermathinelement",
+    b"latex2html",  # its generator tag: formulas as images whose alt text is the LaTeX
 )
 # Physics-Forums-style inline TeX ``##x^2##`` (TeX-like content between the marks), and two or
 # more powers/indices written as HTML markup followed by an operator (``x<sup>2</sup> + ``).
@@ -77,6 +82,14 @@ _LATEX_COMMAND = (
 )
 _LATEX_COMMAND_STR = re.compile(_LATEX_COMMAND)
 _LATEX_COMMAND_BYTES = re.compile(_LATEX_COMMAND.encode())
+# An alt text that is a formula as a whole: TeX math delimiters around it (inside single
+# dollars the text neither starts nor ends with a space, so "$5 and $10" is no formula) or one
+# LaTeX environment.
+_DELIMITED_ALT = re.compile(
+    r"\s*(?:(\$\$)([^$]+)\$\$|\$(?![\s$])([^$]+?)(?<!\s)\$|(\\\[)(.+?)\\\]|\\\((.+?)\\\)"
+    r"|(\\begin\{([a-zA-Z]+\*?)\}.*?\\end\{\8\}))\s*",
+    re.S,
+)
 
 # Formula images (OpenWebMath App. B): a renderer URL carries the LaTeX in its query, either as one
 # named parameter (WordPress ``latex.php?latex=``, Google chart ``chl=``) or as the whole query
@@ -411,6 +424,33 @@ def image_latex(src: str, alt: str | None = None) -> str | None:
 
 
 
+def alt_latex(alt: str | None) -> tuple[str, bool] | None:
+    r"""(LaTeX, display) of an image whose alt text is a formula, None for any other alt.
+
+    A formula's alt is the whole text in TeX math delimiters (LaTeX2HTML writes ``$x^2$``,
+    ``\[ ... \]`` or ``\begin{displaymath} ... \end{displaymath}``) or holds a LaTeX command
+    (``{\displaystyle \frac{a}{b}}``). A caption, a file name or "$5 off" is not.
+
+    >>> alt_latex("$x^2+1$"), alt_latex(r"\[ \int_0^1 f \]"), alt_latex(r"{\displaystyle \frac{a}{b}}")
+    (('x^2+1', False), ('\\int_0^1 f', True), ('{\\displaystyle \\frac{a}{b}}', False))
+    >>> alt_latex(r"\begin{displaymath} a = b \end{displaymath}")
+    ('\\begin{displaymath} a = b \\end{displaymath}', True)
+    >>> [alt_latex(a) for a in ("A dog in the park", "$5 and $10 notes", "chart-2024.png", "", None)]
+    [None, None, None, None, None]
+    """
+    if not alt or ("$" not in alt and "\\" not in alt):
+        return None
+    m = _DELIMITED_ALT.fullmatch(alt)
+    if m is not None:
+        display = m[1] or m[4] or m[7]
+        tex = next(g for g in (m[2], m[3], m[5], m[6], m[7]) if g is not None)
+        tex = _WS.sub(" ", tex).strip()
+        return (tex, bool(display)) if tex else None
+    if _LATEX_COMMAND_STR.search(alt) is not None:
+        return _WS.sub(" ", alt).strip(), False
+    return None
+
+
 def replace_math_tree(tree: HTMLTree, cfg: MathExtractConfig | None = None) -> int:
     """Rewrite every math element of ``tree`` in place into LaTeX text; returns the formula count."""
     cfg = cfg or MathExtractConfig()
@@ -497,13 +537,17 @@ def replace_math_tree(tree: HTMLTree, cfg: MathExtractConfig | None = None) -> i
                     break
             if tex is None:
                 tex = image_latex(img.getattr("src") or "", img.getattr("alt"))
-            if tex is None and "latex" in _classes(img):
+            display = environment = False
+            if tex is None and _classes(img) & {"latex", "tex"}:
                 tex = img.getattr("alt")
+            if tex is None:
+                tex, display = alt_latex(img.getattr("alt")) or (None, False)
+                environment = display and tex.startswith("\\begin{")  # written as is, no $$ around it
             if tex is not None and not _too_long(tex, cfg):
-                text = _wrap(tex, False)
+                text = tex if environment else _wrap(tex, display)
                 if text:
                     count += 1
-                _replace(tree, img, text, False)
+                _replace(tree, img, text, display)
 
     # 7. TeX in the text behind forum BBCode, ``##``, or the page's configured delimiters.
     scripts = " ".join(el.text or "" for el in root.get_elements_by_tag_name("script")

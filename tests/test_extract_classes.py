@@ -254,6 +254,17 @@ def test_image_alt_text_is_not_article_text_but_the_same_words_in_a_paragraph_ar
     assert extract_text(html, CFG).count(PARA.strip()) == 6
 
 
+def test_a_formula_image_alt_text_is_the_pages_text():
+    """An image whose alt text is LaTeX (LaTeX2HTML lecture notes, MediaWiki's texvc) shows a
+    formula of the text, not a picture: the alt-text rule leaves it, even standing alone."""
+    formula = r"$$\int_0^1 x\,dx = \frac{1}{2}$$"
+    html = page(f'<main><h1>Integrals</h1>{STORY}<div><img src="img2.png" alt="{formula}"></div>'
+                f'<div><img src="p.jpg" alt="A photo of the blackboard in room 12 after the lecture"></div>'
+                f'<p>{PARA}</p></main>')
+    text = extract_text(html, CFG)
+    assert formula in text and "blackboard" not in text
+
+
 def test_alt_text_rule_drops_only_loose_blocks():
     blocks = bp.parse_blocks(f"Caption words here\n<p>Caption words here</p>\n<p>{PARA * 3}</p>")
     bp.classify(blocks, {"Caption words here": 1})

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from resiliparse.extract.html2text import extract_plain_text
 
-from operators.math_extract import MathExtractConfig, extract_math_text, has_math, image_latex, replace_math
+from operators.math_extract import (MathExtractConfig, alt_latex, extract_math_text, has_math, image_latex,
+                                    replace_math)
 from operators.mathml import mathml_to_latex
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -217,6 +218,25 @@ def test_plain_cgi_and_photo_images_are_not_formulas():
     assert image_latex("/img/photo.jpg", "A photo") is None
     # a renderer URL without a query falls back to the alt text
     assert image_latex("https://latex.codecogs.com/gif.latex", "\\alpha") == "\\alpha"
+
+
+def test_latex2html_formula_images_keep_their_alt_latex():
+    """Lecture notes converted by LaTeX2HTML (or pandoc --webtex) show each formula as a plain
+    image whose alt text is the LaTeX: inline ``$x$``, display ``\\begin{displaymath}``."""
+    display = r"\begin{displaymath} \int_0^1 x\,dx = \frac{1}{2} \end{displaymath}"
+    html = _page(
+        '<P>Let <IMG WIDTH="14" HEIGHT="13" ALIGN="BOTTOM" BORDER="0" SRC="img1.png" ALT="$x$"> be a real '
+        'number in the unit interval. Then we have</P>'
+        f'<DIV ALIGN="CENTER"><IMG SRC="img2.png" ALT="{display}"></DIV>'
+        '<P>which is the area under the diagonal. <IMG SRC="img3.png" ALT="$$\sum_{k=1}^n k$$"></P>'
+        '<P>A photo of the lecture hall <IMG SRC="hall.jpg" ALT="Lecture hall in spring"> in spring.</P>',
+        head='<META NAME="Generator" CONTENT="LaTeX2HTML v2008">')
+    assert has_math(html)  # the generator tag: the alt texts alone name no LaTeX command
+    text = extract_math_text(html, MathExtractConfig(main_content=False))
+    assert "Let $x$ be a real" in text
+    assert display in text and "$$\\sum_{k=1}^n k$$" in text
+    assert "Lecture hall in spring" in text  # an ordinary alt text stays as the extractor has it
+    assert [alt_latex(a) for a in ("Lecture hall", "$5 and $10 notes", "img2.png")] == [None, None, None]
 
 
 # --- TeX delimiters in text ------------------------------------------------------------------------
