@@ -15,7 +15,7 @@ A second run uses the bundled sample as the pool and its planted truth (``is_mat
 
 Reported: recall and precision of ``math/recalled/`` per page kind, and formula retention on the
 kept math pages: the formulas of the page's source (MathJax ``math/tex`` scripts, TeX annotations
-of MathML/KaTeX, other MathML converted to LaTeX, LaTeX carried by formula-image URLs, TeX written
+of MathML/KaTeX, other MathML converted to LaTeX, LaTeX carried by formula-image URLs or alt texts, TeX written
 as ``$...$`` / ``\\(...\\)`` in the text), each looked up in the kept text with all whitespace removed.
 
     python benchmarks/math_recall.py            # prints, writes the math section of RESULTS.md
@@ -118,7 +118,7 @@ def source_formulas(html: bytes | str) -> list[str]:
     """The LaTeX of every formula in the page source (see the module docstring)."""
     from resiliparse.parse.html import HTMLTree
 
-    from operators.math_extract import image_latex
+    from operators.math_extract import alt_latex, image_latex
     from operators.mathml import element_to_latex
 
     tree = HTMLTree.parse_from_bytes(html, "utf-8") if isinstance(html, bytes) else HTMLTree.parse(html)
@@ -136,6 +136,8 @@ def source_formulas(html: bytes | str) -> list[str]:
         out.append(tex if tex is not None else element_to_latex(m))
     for img in root.get_elements_by_tag_name("img"):
         tex = image_latex(img.getattr("src") or "", None)
+        if tex is None and not (img.parent is not None and len(img.parent.get_elements_by_tag_name("math"))):
+            tex = (alt_latex(img.getattr("alt")) or ("",))[0]  # (a fallback image beside MathML is that formula)
         if tex:
             out.append(tex)
     body = root.query_selector("body")

@@ -685,11 +685,12 @@ def _mark_lead_before_headline(blocks: list[Block]) -> None:
         b.label = _VOID
 
 
-def classify(blocks: list[Block], image_texts: dict[str, int] | None = None) -> None:
+def classify(blocks: list[Block], image_texts: dict[str, int] | None = None, thread: bool = False) -> None:
     """Set ``label`` on every block: context-free class, then the sections under closing
     headings (_close_sections), then context revision (_revise), then trailing notices
     (_drop_trailing_notices). ``image_texts``: the page's image ``alt`` texts, with the
-    number of images carrying each (:func:`_mark_image_texts`)."""
+    number of images carrying each (:func:`_mark_image_texts`). ``thread``: the blocks are a
+    discussion thread's (see _revise)."""
     _mark_repeated_sections(blocks)
     if image_texts:
         _mark_image_texts(blocks, image_texts)
@@ -734,7 +735,7 @@ def classify(blocks: list[Block], image_texts: dict[str, int] | None = None) -> 
                 b.label = GOOD
     else:
         _close_sections(blocks)
-        _revise([b for b in blocks if b.label != _VOID])
+        _revise([b for b in blocks if b.label != _VOID], thread)
     _drop_trailing_notices(blocks)
 
 
@@ -802,7 +803,7 @@ def _is_interstitial(b: Block) -> bool:
     return b.label == BAD and b.eff_len < SHORT_CHARS and b.kind != HEADING
 
 
-def _revise(blocks: list[Block]) -> None:
+def _revise(blocks: list[Block], thread: bool = False) -> None:
     """Decide short and near-good blocks by the run of them between two decided blocks.
 
     jusText (Pomikálek 2011, §3.2.3) lets each short block follow its nearest neighbours.
@@ -816,6 +817,11 @@ def _revise(blocks: list[Block]) -> None:
     (a section made of short paragraphs and lists). Blocks that hold a strong boilerplate
     phrase (``cue``) are kept only between good prose. Headings are decided last, by what
     follows them.
+
+    In a discussion ``thread`` each post is short and boxed in by its metadata (author, date,
+    votes, "Reply"), so the rule for boxed runs would reject every reply: there a link-free
+    paragraph is a post and is kept wherever it stands. Blocks rejected by a rule (keywords,
+    closed sections, repeats) are not revised.
     """
     n = len(blocks)
     i = 0
@@ -831,7 +837,7 @@ def _revise(blocks: list[Block]) -> None:
                 if b.label != BAD:
                     b.label = _PENDING if b.kind == HEADING else GOOD
         else:
-            _revise_runs(blocks, i, j)
+            _revise_runs(blocks, i, j, thread)
         i = j
     # Headings: kept only when good text follows within HEADING_LOOKAHEAD_CHARS.
     for i, b in enumerate(blocks):
@@ -850,7 +856,7 @@ def _revise(blocks: list[Block]) -> None:
         b.label = GOOD if keep else BAD
 
 
-def _revise_runs(blocks: list[Block], lo: int, hi: int) -> None:
+def _revise_runs(blocks: list[Block], lo: int, hi: int, thread: bool = False) -> None:
     """_revise for each run of undecided blocks in ``blocks[lo:hi]``, bounded by its
     immediate neighbours."""
     n = len(blocks)
@@ -875,8 +881,10 @@ def _revise_runs(blocks: list[Block], lo: int, hi: int) -> None:
         for b in run:
             if b.cue:
                 b.label = BAD
+            elif b.kind == HEADING:
+                b.label = _PENDING
             else:
-                b.label = _PENDING if b.kind == HEADING else GOOD if keep else BAD
+                b.label = GOOD if keep or (thread and b.kind == PARAGRAPH and not b.link_chars) else BAD
         i = j
 
 
@@ -901,10 +909,11 @@ def render(blocks: list[Block]) -> str:
     return "".join(out)
 
 
-def prune_minimal_html(minimal_html: str, image_texts: dict[str, int] | None = None) -> str:
+def prune_minimal_html(minimal_html: str, image_texts: dict[str, int] | None = None, thread: bool = False) -> str:
     """Boilerplate-free plain text of resiliparse ``minimal_html`` output (see module doc).
     ``image_texts``: the ``alt`` texts of the page's images, whitespace-squeezed, with the
-    number of images carrying each (:func:`_mark_image_texts`)."""
+    number of images carrying each (:func:`_mark_image_texts`). ``thread``: the text is a
+    discussion thread's, whose short posts are kept (:func:`_revise`)."""
     blocks = parse_blocks(minimal_html)
-    classify(blocks, image_texts)
+    classify(blocks, image_texts, thread)
     return render(blocks)

@@ -461,8 +461,8 @@ def _extract(html: str, cfg: ExtractConfig) -> str:
         kw["list_bullets"] = False
     images = _image_texts(html)
 
-    def prune(minimal_html: str) -> str:
-        return prune_minimal_html(minimal_html, images)
+    def prune(minimal_html: str, thread: bool = False) -> str:
+        return prune_minimal_html(minimal_html, images, thread)
 
     if not main_content:
         return prune(extract_plain_text(tree, main_content=False, comments=False, **kw))
@@ -476,7 +476,7 @@ def _extract(html: str, cfg: ExtractConfig) -> str:
         text = prune(extract_plain_text(tree, main_content=True, comments=False, **kw))
     main_failed = len(text) < FALLBACK_MIN_CHARS
     if len(text) < THREAD_MAX_CHARS and tree.body is not None and tree.body.query_selector(COMMENT_SELECTOR):
-        thread = prune(extract_plain_text(tree, main_content=True, comments=True, **kw))
+        thread = prune(extract_plain_text(tree, main_content=True, comments=True, **kw), thread=True)
         if len(thread) >= THREAD_MIN_GAIN * len(text):
             text = thread
     if main_failed:

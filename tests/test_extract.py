@@ -328,6 +328,25 @@ def test_fast_block_parser_equals_token_parser_on_real_pages():
     assert checked >= 200
 
 
+def test_a_forum_threads_short_replies_are_kept():
+    """A thread's replies are short posts boxed in by their metadata: every line of the human
+    reference of a magic-html forum page (a Ruby China topic, dev half) is in the text."""
+    import gzip
+    import json
+
+    forum = DATA / "extraction-dev" / "magic-html-bench" / "forum"
+    if not (forum / "base.json").is_file():
+        pytest.skip(f"../shared/data not found: {forum} holds the magic-html forum pages")
+    key = next(k for k, v in json.loads((forum / "base.json").read_text()).items()
+               if v["url"] == "https://ruby-china.org/topics/43661")
+    ref = json.loads((forum / "base.json").read_text())[key]["content"]
+    text = extract_text(gzip.decompress((forum / "htmls" / f"{key}.html.gz").read_bytes()).decode("utf-8"), CFG)
+    squeezed = "".join(text.split())
+    lines = [line for line in ref.split("\n") if len(line.strip()) > 5]
+    assert len(lines) >= 10
+    assert [line for line in lines if "".join(line.split()) not in squeezed] == []
+
+
 def test_mean_f1_on_readability_pages_not_below_resiliparse():
     if not PAGES.is_dir():
         pytest.skip(f"../shared/data not found: {PAGES} holds the readability test pages")

@@ -92,6 +92,22 @@ def test_thread_replies_are_kept_when_they_are_the_page():
     assert "Reply 7:" in text and "Reply 0:" in text
 
 
+def test_thread_mode_keeps_boxed_paragraphs_only():
+    markup = ('<a href="/u/1">user1</a>\n<p>Same here, the bus was late again.</p>\n<a href="/u/2">user2</a>\n'
+              '<p>Leave a reply</p>\n<a href="/u/3">user3</a>\nloose words between links\n<a href="/u/4">user4</a>\n'
+              f'<p>{PARA * 2}</p>')
+    labels = {}
+    for thread in (False, True):
+        blocks = bp.parse_blocks(markup)
+        bp.classify(blocks, thread=thread)
+        labels[thread] = {b.text: b.label for b in blocks}
+    assert labels[False]["Same here, the bus was late again."] == bp.BAD
+    assert labels[True]["Same here, the bus was late again."] == bp.GOOD
+    assert labels[True]["Leave a reply"] == bp.BAD  # a keyword block is a rule's reject, not revised
+    assert labels[True]["loose words between links"] == bp.BAD  # only paragraphs count as posts
+    assert labels[True]["user1"] == bp.BAD
+
+
 def test_comment_widget_under_a_long_article_is_dropped():
     text = extract_text(_with_comments(STORY), CFG)
     assert "Paragraph 5 adds detail" in text
