@@ -61,7 +61,9 @@ HTTP_CHARSET = "http_charset"
 # With main_content, a pruned text shorter than this many characters falls back to the
 # whole page (pruned): resiliparse's main-content guess sometimes drops the entire article.
 FALLBACK_MIN_CHARS = 200
-# ... unless a thread's comments make up at least 1/FALLBACK_MAX_GAIN of that whole page.
+# ... unless a thread's comments make up at least 1/FALLBACK_MAX_GAIN of that whole page. On a
+# page with comment sections a short main-content text that they do not lengthen gives way to
+# the whole page when that is more than FALLBACK_MAX_GAIN times longer (see _extract).
 FALLBACK_MAX_GAIN = 5
 # Comments: resiliparse's main-content pass drops comment sections. On a forum or Q&A thread
 # those replies are the content, on an article page they are a widget beside it. A page whose
@@ -391,8 +393,9 @@ def extract_text(html: str, cfg: ExtractConfig) -> str:
     The page is parsed once. resiliparse's main-content pass (overlays and captions skipped,
     comments off, scoped to the page's one ``<article>`` when it has one, see ARTICLE_SCOPE) is
     pruned by :mod:`operators.boilerplate`; a short result is re-read with comment sections
-    when they hold most of the page (a thread, see THREAD_MAX_CHARS), and a result still under
-    FALLBACK_MIN_CHARS falls back to the whole page. A page that still comes out short is read
+    when they hold most of the page (a thread, see THREAD_MAX_CHARS), or else, on such a page,
+    replaced by the whole page when that is FALLBACK_MAX_GAIN times longer; a result still
+    under FALLBACK_MIN_CHARS falls back to the whole page. A page that still comes out short is read
     again with unclosed raw-text elements and comments closed
     (:func:`operators.html_repair.repair_markup`).
     """
@@ -479,6 +482,14 @@ def _extract(html: str, cfg: ExtractConfig) -> str:
         thread = prune(extract_plain_text(tree, main_content=True, comments=True, **kw), thread=True)
         if len(thread) >= THREAD_MIN_GAIN * len(text):
             text = thread
+        elif not main_failed:
+            # A page with discussion sections whose main-content text is short and gains
+            # nothing from them: resiliparse's guess landed on a small box (one post's header,
+            # a product's blurb) of a page whose bulk is elsewhere (the thread's other posts,
+            # the reviews). The whole page wins when it holds FALLBACK_MAX_GAIN times more.
+            full = prune(extract_plain_text(tree, main_content=False, **kw), thread=True)
+            if len(full) > FALLBACK_MAX_GAIN * len(text):
+                text = full
     if main_failed:
         # The main-content guess found (almost) nothing: the whole page wins unless the
         # comment sections hold a fair share of it (a thread whose opening post is tiny).

@@ -347,6 +347,23 @@ def test_a_forum_threads_short_replies_are_kept():
     assert [line for line in lines if "".join(line.split()) not in squeezed] == []
 
 
+def test_a_short_guess_on_a_page_with_comment_sections_gives_way_to_the_whole_page():
+    """modern-wceb 0208 (dev half), an article with a comment section: resiliparse's
+    main-content pass keeps 300 characters of it. The whole page, pruned, is the article."""
+    import gzip
+    import json
+
+    wceb = DATA / "extraction-dev" / "modern-wceb-2026"
+    if not (wceb / "html" / "0208.html.gz").is_file():
+        pytest.skip(f"../shared/data not found: {wceb} holds the modern-wceb pages")
+    truth = json.loads(gzip.decompress((wceb / "ground-truth" / "0208.json.gz").read_bytes()))["ground_truth"]
+    text = extract_text(gzip.decompress((wceb / "html" / "0208.html.gz").read_bytes()).decode("utf-8"), CFG)
+    squeezed = "".join(text.split())
+    paragraphs = [line for line in truth["main_content"].split("\n") if len(line) > 80]
+    assert len(paragraphs) >= 5
+    assert sum("".join(line.split()) in squeezed for line in paragraphs) >= 0.9 * len(paragraphs)
+
+
 def test_mean_f1_on_readability_pages_not_below_resiliparse():
     if not PAGES.is_dir():
         pytest.skip(f"../shared/data not found: {PAGES} holds the readability test pages")
