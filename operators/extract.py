@@ -82,7 +82,12 @@ OVERLAY_SELECTORS = ("[role=dialog]", "[role=alertdialog]", "[aria-modal=true]",
 # Image captions and credits ("Photo: ... / Reuters") describe a picture the text does not
 # carry; reference extractions of news pages leave them out (readability's keeps them).
 CAPTION_SELECTORS = ("figcaption",)
-SKIP_SELECTORS = OVERLAY_SELECTORS + CAPTION_SELECTORS
+# Author boxes and bylines: the class names WordPress themes and author-box plugins give them
+# (``author-bio``, ``author-box``, ``author-block``, ``author-byline``). Who wrote the article is
+# page metadata, not its text; reference extractions leave it out. One case-sensitive substring
+# test per element (each skip selector costs every pass a test of every element).
+AUTHOR_SELECTORS = ("[class*=author-b]",)
+SKIP_SELECTORS = OVERLAY_SELECTORS + CAPTION_SELECTORS + AUTHOR_SELECTORS
 # A page with exactly one <article> element says where its article is (HTML Living Standard,
 # "the article element": a self-contained composition): the main-content pass then reads only
 # that element and the page's <h1>, so consent panels, teaser grids and widgets elsewhere in

@@ -270,6 +270,16 @@ def test_image_alt_text_is_not_article_text_but_the_same_words_in_a_paragraph_ar
     assert extract_text(html, CFG).count(PARA.strip()) == 6
 
 
+def test_author_boxes_are_not_article_text():
+    bio = ("Jane Doe has covered city politics for twenty years and previously worked as a reporter "
+           "for regional newspapers across the state before joining the desk in 2015.")
+    for box in (f'<div class="author-bio"><p>{bio}</p></div>', f'<section class="td-author-box"><p>{bio}</p></section>'):
+        text = extract_text(page(f"<main><h1>Budget passes</h1>{STORY}{box}</main>"), CFG)
+        assert "Paragraph 5 adds detail" in text and "twenty years" not in text
+    # the same words in an ordinary paragraph stay
+    assert "twenty years" in extract_text(page(f"<main><h1>Budget passes</h1>{STORY}<p>{bio}</p></main>"), CFG)
+
+
 def test_a_formula_image_alt_text_is_the_pages_text():
     """An image whose alt text is LaTeX (LaTeX2HTML lecture notes, MediaWiki's texvc) shows a
     formula of the text, not a picture: the alt-text rule leaves it, even standing alone."""
