@@ -395,13 +395,13 @@ def _nesting(html: str) -> tuple[int, int]:
 def extract_text(html: str, cfg: ExtractConfig) -> str:
     """Plain text of ``html`` per ``cfg`` (may raise the parser's exceptions).
 
-    The page is parsed once. resiliparse's main-content pass (overlays and captions skipped,
-    comments off, scoped to the page's one ``<article>`` when it has one, see ARTICLE_SCOPE) is
-    pruned by :mod:`operators.boilerplate`; a short result is re-read with comment sections
-    when they hold most of the page (a thread, see THREAD_MAX_CHARS), or else, on such a page,
-    replaced by the whole page when that is FALLBACK_MAX_GAIN times longer; a result still
-    under FALLBACK_MIN_CHARS falls back to the whole page. A page that still comes out short is read
-    again with unclosed raw-text elements and comments closed
+    The page is parsed once. resiliparse's main-content pass (overlays, captions and author
+    boxes skipped, comments off, scoped to the page's one ``<article>`` when it has one, see
+    ARTICLE_SCOPE) is pruned by :mod:`operators.boilerplate`; a short result is re-read with
+    comment sections when they hold most of the page (a thread, see THREAD_MAX_CHARS), or else,
+    on such a page, replaced by the whole page when that is FALLBACK_MAX_GAIN times longer; a
+    result still under FALLBACK_MIN_CHARS falls back to the whole page. A page that still comes
+    out short is read again with unclosed raw-text elements and comments closed
     (:func:`operators.html_repair.repair_markup`).
     """
     text = _extract(html, cfg)
