@@ -228,7 +228,7 @@ def test_latex2html_formula_images_keep_their_alt_latex():
         '<P>Let <IMG WIDTH="14" HEIGHT="13" ALIGN="BOTTOM" BORDER="0" SRC="img1.png" ALT="$x$"> be a real '
         'number in the unit interval. Then we have</P>'
         f'<DIV ALIGN="CENTER"><IMG SRC="img2.png" ALT="{display}"></DIV>'
-        '<P>which is the area under the diagonal. <IMG SRC="img3.png" ALT="$$\sum_{k=1}^n k$$"></P>'
+        '<P>which is the area under the diagonal. <IMG SRC="img3.png" ALT="$$\\sum_{k=1}^n k$$"></P>'
         '<P>A photo of the lecture hall <IMG SRC="hall.jpg" ALT="Lecture hall in spring"> in spring.</P>',
         head='<META NAME="Generator" CONTENT="LaTeX2HTML v2008">')
     assert has_math(html)  # the generator tag: the alt texts alone name no LaTeX command
