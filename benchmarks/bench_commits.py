@@ -1,15 +1,18 @@
 """Per-page CPU of the spine, this checkout against an earlier commit, in one run.
 
-    python benchmarks/bench_commits.py --base 25cc07f [--pages 6000] [--rounds 3]
+    python benchmarks/bench_commits.py --base 25cc07f [--pages 6000] [--files 24] [--rounds 2]
 
 The spine benchmark (bench_pipeline.py) compares raysift with datatrove and takes most of an
 hour; this one answers a narrower question quickly: did a change make raysift slower per page?
 It checks the base commit out into a git worktree under the work dir, builds one crawl of real
-pages (``build_corpus.py``, as the spine benchmark does), and runs the spine's plain loop
-(``bench_pipeline.run_loop``: the ``fineweb`` recipe's operators, read -> annotate -> write, one
-core) of each tree in its own subprocess (``PYTHONPATH`` = that tree), in rounds that alternate
-the two trees, keeping each tree's fastest round. CPU seconds per page are compared, with the
-documents kept by each side (a quality change moves that count; a speed change should not).
+pages (``build_corpus.py``, as the spine benchmark does) split into ``--files`` WARC files, and
+runs the spine's plain loop (``bench_pipeline.run_loop``: the ``fineweb`` recipe's operators,
+read -> annotate -> write, one core) of each tree in its own long-lived subprocess
+(``PYTHONPATH`` = that tree). The trees take turns file by file, in an order that rotates, so a
+drift of the machine's speed (on a shared VM, 20-40 % within the hour) falls on all of them
+alike; each file's CPU time is the fastest of ``--rounds`` for that tree, and CPU seconds per
+page are compared, with the documents kept by each side (a quality change moves that count; a
+speed change should not). Each worker first runs one file unmeasured (imports, models).
 
 Writes the "Spine CPU per page, commit against commit" section of benchmarks/RESULTS.md.
 """
@@ -32,40 +35,57 @@ from results_file import machine_info  # noqa: E402
 
 START, END = "<!-- commits:start -->", "<!-- commits:end -->"
 
-# Run inside one tree: argv = files json, out dir. Prints the loop's result as JSON.
+# A worker inside one tree: argv = out dir [language-id backend]; reads one JSON list of WARC
+# paths per stdin line, runs the plain loop on them and prints its result as one RESULT line.
 CHILD = r"""
 import json, sys
 from pathlib import Path
 import operators
 sys.path.insert(0, str(Path(operators.__file__).resolve().parents[1] / "benchmarks"))
 from bench_pipeline import run_loop
-if len(sys.argv) > 3:  # this tree with another language-id backend (isolates fastText's cost)
+if len(sys.argv) > 2:  # this tree with another language-id backend (isolates fastText's cost)
     import dataclasses
     import operators.recipe as recipe
     _load = recipe.load_recipe
     def _with_backend(name):
         cfg = _load(name)
-        language = dataclasses.replace(cfg.extract.language, backend=sys.argv[3])
+        language = dataclasses.replace(cfg.extract.language, backend=sys.argv[2])
         return dataclasses.replace(cfg, extract=dataclasses.replace(cfg.extract, language=language))
     recipe.load_recipe = _with_backend
-res = run_loop([Path(p) for p in json.loads(sys.argv[1])], Path(sys.argv[2]))
-res["tree"] = str(Path(operators.__file__).resolve().parents[1])
-print("RESULT " + json.dumps(res))
+for line in sys.stdin:
+    res = run_loop([Path(p) for p in json.loads(line)], Path(sys.argv[1]))
+    res["tree"] = str(Path(operators.__file__).resolve().parents[1])
+    print("RESULT " + json.dumps(res), flush=True)
 """
 
 
-def run_tree(tree: Path, files: list[Path], out: Path, language_backend: str | None = None) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree), RAY_DISABLE_IMPORT_WARNING="1")
-    argv = [sys.executable, "-c", CHILD, json.dumps([str(f) for f in files]), str(out)]
-    proc = subprocess.run(argv + ([language_backend] if language_backend else []),
-                          cwd=tree, env=env, capture_output=True, text=True)
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    if proc.returncode != 0 or line is None:
-        raise SystemExit(f"the plain loop failed in {tree}:\n{proc.stderr[-3000:]}")
-    res = json.loads(line[len("RESULT "):])
-    if Path(res["tree"]).resolve() != tree.resolve():
-        raise SystemExit(f"{tree}: imported operators from {res['tree']}; the comparison would be void")
-    return res
+class Worker:
+    """One tree's plain loop in a subprocess that stays up between files."""
+
+    def __init__(self, tree: Path, out: Path, language_backend: str | None = None) -> None:
+        self.tree = tree
+        env = dict(os.environ, PYTHONPATH=str(tree), RAY_DISABLE_IMPORT_WARNING="1")
+        argv = [sys.executable, "-c", CHILD, str(out)] + ([language_backend] if language_backend else [])
+        self.log = out.with_name(out.name + ".log")  # stderr: a pipe nobody reads could fill and block the worker
+        with self.log.open("w") as err:
+            self.proc = subprocess.Popen(argv, cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=err, text=True)
+
+    def run(self, files: list[Path]) -> dict:
+        self.proc.stdin.write(json.dumps([str(f) for f in files]) + "\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith("RESULT "):
+                res = json.loads(line[len("RESULT "):])
+                if Path(res["tree"]).resolve() != self.tree.resolve():
+                    raise SystemExit(f"{self.tree}: imported operators from {res['tree']}; the comparison would be void")
+                return res
+        self.proc.kill()
+        raise SystemExit(f"the plain loop failed in {self.tree}:\n{self.log.read_text()[-3000:]}")
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
 
 
 def render(r: dict) -> str:
@@ -78,13 +98,14 @@ def render(r: dict) -> str:
         "## Spine CPU per page, commit against commit",
         "",
         f"_Generated by `python benchmarks/bench_commits.py --base {r['base_commit']} --pages {r['pages']} "
-        f"--rounds {r['rounds']}`; re-running replaces this section._",
+        f"--files {r['files']} --rounds {r['rounds']}`; re-running replaces this section._",
         "",
         f"- Date (UTC): {r['date']}; machine: {r['machine']}; load average at start "
         f"{' / '.join(f'{x:.2f}' for x in r['load_start'])}, at end {' / '.join(f'{x:.2f}' for x in r['load_end'])}.",
         f"- Crawl: {r['pages']} real pages in {r['files']} WARC.gz files (`build_corpus.py`); the spine's plain loop "
-        "(`fineweb` recipe, read -> annotate -> write, one core) of each tree in its own process, rounds alternating "
-        "the trees, fastest round kept; this checkout also with the language-id backend the base used.",
+        "(`fineweb` recipe, read -> annotate -> write, one core) of each tree in its own long-lived process; the trees "
+        "take turns file by file in a rotating order, and each file's fastest of the rounds counts; this checkout "
+        "also with the language-id backend the base used.",
         "",
         "| tree | commit | CPU ms / page | documents kept |",
         "|---|---|---:|---:|",
@@ -106,8 +127,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True, help="commit to compare against")
     ap.add_argument("--pages", type=int, default=6000)
-    ap.add_argument("--files", type=int, default=4)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--files", type=int, default=24, help="WARC files the crawl is split into (turns)")
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "_work")
     ap.add_argument("--no-results", action="store_true", help="print the section, do not write RESULTS.md")
     args = ap.parse_args()
@@ -126,16 +147,33 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core; children inherit it
     load_start = os.getloadavg()
-    best: dict[str, dict] = {}
+    trees = (("base", base_tree, None), ("head", REPO, None), ("head-resiliparse", REPO, "resiliparse"))
+    workers = {name: Worker(tree, work / f"commits-out-{name}", backend) for name, tree, backend in trees}
+    for name, worker in workers.items():
+        print(f"warming up {name} ({worker.tree}) ...", flush=True)
+        worker.run(files[:1])
+    # fastest[name][i]: that tree's fastest result on file i
+    fastest: dict[str, list[dict | None]] = {name: [None] * len(files) for name in workers}
+    names = list(workers)
     for rnd in range(args.rounds):
-        for name, tree, backend in (("base", base_tree, None), ("head", REPO, None),
-                                    ("head-resiliparse", REPO, "resiliparse")):
-            print(f"[round {rnd + 1}/{args.rounds}] {name} ({tree}) ...", flush=True)
-            res = run_tree(tree, files, work / f"commits-out-{name}", backend)
-            res["cpu_ms_per_page"] = 1000 * res["cpu_s"] / res["pages"]
-            print(f"    {res['cpu_ms_per_page']:.2f} ms CPU per page, {res['documents_out']} documents kept", flush=True)
-            if name not in best or res["cpu_ms_per_page"] < best[name]["cpu_ms_per_page"]:
-                best[name] = res
+        for i, path in enumerate(files):
+            k = (i + rnd) % len(names)
+            for name in names[k:] + names[:k]:
+                res = workers[name].run([path])
+                best_i = fastest[name][i]
+                if best_i is None or res["cpu_s"] < best_i["cpu_s"]:
+                    fastest[name][i] = res
+        for name in names:
+            done = [res for res in fastest[name] if res is not None]
+            ms = 1000 * sum(res["cpu_s"] for res in done) / sum(res["pages"] for res in done)
+            print(f"[round {rnd + 1}/{args.rounds}] {name}: {ms:.2f} ms CPU per page so far", flush=True)
+    for worker in workers.values():
+        worker.close()
+    best = {name: {"pages": sum(res["pages"] for res in per_file),
+                   "documents_out": sum(res["documents_out"] for res in per_file),
+                   "cpu_s": sum(res["cpu_s"] for res in per_file),
+                   "cpu_ms_per_page": 1000 * sum(res["cpu_s"] for res in per_file) / sum(res["pages"] for res in per_file)}
+            for name, per_file in fastest.items()}
     r = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"), "machine": machine_info(),
          "load_start": load_start, "load_end": os.getloadavg(), "pages": args.pages, "files": args.files,
          "rounds": args.rounds, "base_commit": base_commit, "head_commit": head_commit, **best}
