@@ -337,9 +337,8 @@ def test_a_forum_threads_short_replies_are_kept():
     forum = DATA / "extraction-dev" / "magic-html-bench" / "forum"
     if not (forum / "base.json").is_file():
         pytest.skip(f"../shared/data not found: {forum} holds the magic-html forum pages")
-    key = next(k for k, v in json.loads((forum / "base.json").read_text()).items()
-               if v["url"] == "https://ruby-china.org/topics/43661")
-    ref = json.loads((forum / "base.json").read_text())[key]["content"]
+    key, ref = next((k, v["content"]) for k, v in json.loads((forum / "base.json").read_text()).items()
+                    if v["url"] == "https://ruby-china.org/topics/43661")
     text = extract_text(gzip.decompress((forum / "htmls" / f"{key}.html.gz").read_bytes()).decode("utf-8"), CFG)
     squeezed = "".join(text.split())
     lines = [line for line in ref.split("\n") if len(line.strip()) > 5]
