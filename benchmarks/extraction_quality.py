@@ -29,8 +29,10 @@ Systems, each on one core (the process and its children are pinned to one CPU):
     (``favor_precision=True, include_comments=False, deduplicate=True``), in its own
     virtualenv under the work dir (created and installed on first use), run in a subprocess
     whose sockets refuse to connect: nothing is downloaded at run time.
-Speed is pages per CPU-second (and per wall-second) of the fastest of ``--repeat`` passes over
-all pages, in rounds that interleave the systems (str input, decoding not timed).
+Speed is pages per CPU-second (and per wall-second) over all pages, str input, decoding not
+timed. The systems take turns on chunks of CHUNK_PAGES pages, in an order that rotates, and
+each chunk counts with its fastest of ``--repeat`` rounds: a drift of the machine's speed
+falls on all systems alike (trafilatura runs as one long-lived worker process).
 Writes ``<workdir>/extraction_quality.json`` (per-page scores) and the extraction section of
 benchmarks/RESULTS.md between its markers (``--no-results``: only print it).
 """
@@ -75,13 +77,18 @@ START, END = "<!-- extraction:start -->", "<!-- extraction:end -->"
 # lxml >= 5.2 moved lxml.html.clean out; trafilatura's jusText fallback imports it.
 TRAF_PACKAGES = ["trafilatura", "lxml_html_clean"]
 TARGET_SPEEDUP = 8.0
+CHUNK_PAGES = 50  # pages the systems time in turn (see main)
 HELD_OUT_MOD = 3  # a page is held out when sha256(name) % HELD_OUT_MOD == 0
 DEV, HELD_OUT = "dev", "held-out"
 
 _CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _TOKEN = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
 
-# Run inside the trafilatura virtualenv: argv = pages.json, out.json. One timed pass.
+# Run inside the trafilatura virtualenv as a long-lived worker: argv = pages.json. Prints its
+# version, then for each stdin line {"start", "end", "reset"} extracts those pages and prints
+# one JSON line: texts, wall and CPU seconds. "reset" empties trafilatura's cache of seen
+# segments (deduplicate=True keeps an LRU cache across calls), so each round reads the pages
+# as one pass from a fresh process would.
 TRAF_WORKER = r"""
 import json, socket, sys, time
 
@@ -95,11 +102,16 @@ from trafilatura.meta import reset_caches
 
 pages = json.load(open(sys.argv[1]))
 trafilatura.extract(pages[0], favor_precision=True, include_comments=False, deduplicate=True)  # imports, caches
-reset_caches()  # deduplicate=True keeps an LRU cache across calls
-wall, cpu = time.perf_counter(), time.process_time()
-out = [trafilatura.extract(h, favor_precision=True, include_comments=False, deduplicate=True) or "" for h in pages]
-wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-json.dump({"texts": out, "wall": wall, "cpu": cpu, "version": trafilatura.__version__}, open(sys.argv[2], "w"))
+print(trafilatura.__version__, flush=True)
+for line in sys.stdin:
+    job = json.loads(line)
+    if job["reset"]:
+        reset_caches()
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = [trafilatura.extract(h, favor_precision=True, include_comments=False, deduplicate=True) or ""
+           for h in pages[job["start"]:job["end"]]]
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(json.dumps({"texts": out, "wall": wall, "cpu": cpu}), flush=True)
 """
 
 
@@ -216,17 +228,35 @@ def ensure_trafilatura_venv(path: Path, log: Path) -> Path:
     return py
 
 
-def trafilatura_pass(py: Path, htmls: list[str], work: Path) -> tuple[list[str], float, float, str]:
-    """(texts, wall seconds, CPU seconds, version) of one trafilatura pass in its virtualenv."""
-    inp, outp, script = work / "trafilatura_in.json", work / "trafilatura_out.json", work / "trafilatura_worker.py"
-    if not inp.exists() or json.loads(inp.read_text()) != htmls:
-        inp.write_text(json.dumps(htmls))
-    script.write_text(TRAF_WORKER)
-    outp.unlink(missing_ok=True)
-    env = dict(os.environ, PYTHONPATH="")
-    subprocess.run([str(py), str(script), str(inp), str(outp)], check=True, env=env, cwd=work)
-    res = json.loads(outp.read_text())
-    return res["texts"], res["wall"], res["cpu"], res["version"]
+class TrafilaturaWorker:
+    """trafilatura in its virtualenv, one long-lived subprocess over all pages (see TRAF_WORKER)."""
+
+    def __init__(self, py: Path, htmls: list[str], work: Path) -> None:
+        inp, script = work / "trafilatura_in.json", work / "trafilatura_worker.py"
+        if not inp.exists() or json.loads(inp.read_text()) != htmls:
+            inp.write_text(json.dumps(htmls))
+        script.write_text(TRAF_WORKER)
+        env = dict(os.environ, PYTHONPATH="")
+        self.proc = subprocess.Popen([str(py), str(script), str(inp)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env, cwd=work)
+        self.version = self._line()
+
+    def _line(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"the trafilatura worker exited (code {self.proc.wait()}); its error is above")
+        return line.strip()
+
+    def run(self, start: int, end: int, reset: bool) -> tuple[list[str], float, float]:
+        """(texts, wall seconds, CPU seconds) of pages ``start:end``."""
+        self.proc.stdin.write(json.dumps({"start": start, "end": end, "reset": reset}) + "\n")
+        self.proc.stdin.flush()
+        res = json.loads(self._line())
+        return res["texts"], res["wall"], res["cpu"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,9 +303,10 @@ def render(r: dict[str, Any]) -> str:
         "character one token), mean over the pages of a set; macro F1 = mean of the sets' mean F1.",
         f"- Split: held-out = SHA-256 of the page name ≡ 0 (mod {HELD_OUT_MOD}), dev = the rest; "
         "a dev/held-out gap would show rules fitted to dev pages.",
-        f"- Speed: pages per CPU-second of the fastest of {r['repeat']} passes over all {r['pages']} pages (rounds "
-        "interleave the systems), each in one process pinned to the same CPU; HTML given as `str`, decoding not "
-        "timed. Wall-clock pages/s (fastest pass) in brackets.",
+        f"- Speed: pages per CPU-second over all {r['pages']} pages. The systems take turns on chunks of "
+        f"{r.get('chunk_pages', CHUNK_PAGES)} pages (rotating order) and each chunk counts with its fastest of "
+        f"{r['repeat']} rounds, so a drift of the machine's speed falls on all of them alike; each system runs in "
+        "one process pinned to the same CPU; HTML given as `str`, decoding not timed. Wall-clock pages/s in brackets.",
         "",
         "Mean F1 per set (P / R below):",
         "",
@@ -346,7 +377,7 @@ def score(texts: list[str], golds: list[str], set_names: list[str], splits: list
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=3, help="timing passes per system (the fastest is kept)")
+    ap.add_argument("--repeat", type=int, default=3, help="timing rounds (each chunk of pages counts with its fastest round)")
     ap.add_argument("--workdir", type=Path, default=REPO / "benchmarks" / "_work")
     ap.add_argument("--trafilatura-venv", type=Path, default=None,
                     help="virtualenv for the trafilatura peer (default <workdir>/trafilatura-venv; created on first use)")
@@ -385,31 +416,36 @@ def main() -> None:
         baseline: lambda h: extract_plain_text(h, main_content=True),
         ours: lambda h: extract_text(h, cfg),
     }
-    # Rounds interleave the systems, so a change in the machine's load hits all of them; each
-    # system keeps its fastest pass (wall and CPU separately).
-    outs: dict[str, list[str]] = {}
-    best: dict[str, list[float]] = {}  # name -> [wall, cpu]
+    # The systems take turns chunk by chunk (CHUNK_PAGES pages, in an order that rotates), so
+    # a drift of the machine's speed (20-40 % within the hour on a shared VM) falls on all of
+    # them alike; each chunk counts with its fastest of the rounds (wall and CPU separately).
+    peer_worker = TrafilaturaWorker(traf_py, htmls, work)
+    peer = f"trafilatura {peer_worker.version} (favor_precision)"
+    runners: dict[str, Callable[[int, int, bool], tuple[list[str], float, float]]] = {
+        name: (lambda a, b, reset, fn=fn: timed_pass(fn, htmls[a:b])) for name, fn in local.items()}
+    runners[peer] = peer_worker.run
+    chunks = [(a, min(a + CHUNK_PAGES, len(htmls))) for a in range(0, len(htmls), CHUNK_PAGES)]
+    outs: dict[str, list[str]] = {name: [""] * len(htmls) for name in runners}
+    best = {name: [[float("inf")] * 2 for _ in chunks] for name in runners}  # name -> per chunk [wall, cpu]
     profile_best = {"minimal": float("inf"), "prune": float("inf")}
-    peer = None
     pruned: list[str] = []
     for rnd in range(args.repeat):
-        print(f"[round {rnd + 1}/{args.repeat}] resiliparse, raysift, trafilatura on {len(htmls)} pages ...",
-              flush=True)
-        timings = {}
-        for name, fn in local.items():
-            outs[name], wall, cpu = timed_pass(fn, htmls)
-            timings[name] = (wall, cpu)
+        print(f"[round {rnd + 1}/{args.repeat}] resiliparse, raysift, trafilatura on {len(htmls)} pages "
+              f"in {len(chunks)} chunks ...", flush=True)
+        for c, (a, b) in enumerate(chunks):
+            names_now = list(runners)
+            shift = (c + rnd) % len(names_now)
+            for name in names_now[shift:] + names_now[:shift]:
+                texts, wall, cpu = runners[name](a, b, c == 0)
+                if rnd == 0:
+                    outs[name][a:b] = texts
+                kept = best[name][c]
+                kept[0], kept[1] = min(kept[0], wall), min(kept[1], cpu)
         minimal, _, cpu_min = timed_pass(_minimal, htmls)
         pruned, _, cpu_prune = timed_pass(prune_minimal_html, minimal)
         profile_best["minimal"] = min(profile_best["minimal"], cpu_min)
         profile_best["prune"] = min(profile_best["prune"], cpu_prune)
-        texts, wall, cpu, traf_version = trafilatura_pass(traf_py, htmls, work)
-        peer = f"trafilatura {traf_version} (favor_precision)"
-        outs[peer] = texts
-        timings[peer] = (wall, cpu)
-        for name, (wall, cpu) in timings.items():
-            b = best.setdefault(name, [wall, cpu])
-            b[0], b[1] = min(b[0], wall), min(b[1], cpu)
+    peer_worker.close()
     profile = {"minimal_ms": 1000 * profile_best["minimal"] / len(htmls),
                "prune_ms": 1000 * profile_best["prune"] / len(htmls),
                "fallback_pages": sum(len(t) < FALLBACK_MIN_CHARS for t in pruned)}
@@ -418,12 +454,13 @@ def main() -> None:
     for name, texts in outs.items():
         scored = score(texts, golds, set_names, splits)
         scored["per_page"] = {n: [round(x, 4) for x in r] for n, r in zip(names, scored["per_page"])}
-        scored["pages_per_second"] = len(htmls) / best[name][1]
-        scored["pages_per_second_wall"] = len(htmls) / best[name][0]
+        scored["pages_per_second"] = len(htmls) / sum(chunk[1] for chunk in best[name])
+        scored["pages_per_second_wall"] = len(htmls) / sum(chunk[0] for chunk in best[name])
         report[name] = scored
     res = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"), "machine": machine_info(),
         "load_start": load_start, "load_end": os.getloadavg(), "repeat": args.repeat, "pages": len(pages),
+        "chunk_pages": CHUNK_PAGES,
         "sets": list(SETS), "set_sizes": {k: set_names.count(k) for k in SETS},
         "versions": {"resiliparse": version("resiliparse"), "trafilatura": peer.split()[1]},
         "ours": ours, "baseline": baseline, "peer": peer, "profile": profile, "systems": report,
