@@ -352,13 +352,16 @@ def _source_text(src: str, kind: str) -> tuple[str, int] | None:
 class _Lists:
     """The <ul>/<ol> nesting a block sits in: ``list_id`` numbers outermost lists from 1 (0
     outside any list); ``ordered`` says whether the innermost one is an <ol>. A stray closing
-    tag outside any list is ignored."""
+    tag outside any list is ignored. Both are plain attributes, updated per list tag (read per
+    block, they are a page's most frequent lookups)."""
 
-    __slots__ = ("_open", "_count")
+    __slots__ = ("_open", "_count", "list_id", "ordered")
 
     def __init__(self) -> None:
         self._open: list[bool] = []  # one entry per open list: is it an <ol>?
         self._count = 0
+        self.list_id = 0
+        self.ordered = False
 
     def tag(self, name: str, closing: bool) -> None:
         if closing:
@@ -368,14 +371,8 @@ class _Lists:
             if not self._open:
                 self._count += 1
             self._open.append(name == "ol")
-
-    @property
-    def list_id(self) -> int:
-        return self._count if self._open else 0
-
-    @property
-    def ordered(self) -> bool:
-        return bool(self._open and self._open[-1])
+        self.list_id = self._count if self._open else 0
+        self.ordered = bool(self._open and self._open[-1])
 
 
 def parse_blocks(minimal_html: str) -> list[Block]:

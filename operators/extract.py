@@ -97,9 +97,10 @@ ARTICLE_SCOPE = "body *:not(:has(article, h1)):not(article):not(article *):not(h
 ARTICLE_MIN_PARAGRAPHS = 0.1  # share of the page's <p> elements the one <article> must hold
 # resiliparse's main-content pass is quadratic in the element nesting depth (resiliparse 2.0.1:
 # 0.07 s at depth 2,000, 0.3 s at 4,000, 2 s at 10,000, 9 s at 20,000, and native code cannot
-# be interrupted): deeper pages are extracted whole (linear) and pruned. A page has at least as
-# many "<" as its depth, so only pages with more than this many are scanned (1 in 5 real pages
-# at 4,000, 1 in 2 at 2,000; the scan costs about 1 ms).
+# be interrupted): deeper pages are extracted whole (linear) and pruned. A page is no deeper
+# than it has elements, nor than it has "<", so only pages with more than this many of both are
+# scanned: 88 of 1,390 dev pages, against 265 with more "<". The scan costs 1.2-2.5 ms on such
+# a page, counting its parsed elements about 0.4 ms, counting "<" 0.1 ms.
 MAX_MAIN_CONTENT_DEPTH = 4000
 
 
@@ -137,8 +138,11 @@ _DEPTH_TAG = re.compile(_any_case(
 # indentation (estimated) would exceed its own length is extracted with lists flat: no
 # bullets or list markup in minimal_html, unformatted plain text.
 _LIST_OR_DEPTH_TAG = re.compile(r"<(/?)(?:([uUoO][lL])|" + _DEPTH_TAG.pattern[len("<(/?)(?:"):])
-# An <img> tag's alt attribute, any quoting (_image_texts).
-_IMG_ALT = re.compile(_any_case(r"""<img\s(?:[^>]*?\s)?alt\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))"""))
+# An <img> tag's alt attribute, any quoting, or (group 4) an <article> start tag in lower case
+# (_scan_markup: one scan of the page finds both; "<" stays the one literal the search looks for).
+_IMG_ALT_OR_ARTICLE = re.compile(
+    "<(?:" + _any_case(r"""img\s(?:[^>]*?\s)?alt\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+    + r"|(article)[\s>/])")
 # Share of control/replacement characters above which decoded bytes count as binary.
 MAX_GARBAGE_SHARE = 0.05
 # Share of undecodable bytes up to which a declared charset is kept (with U+FFFD).
@@ -414,13 +418,13 @@ def extract_text(html: str, cfg: ExtractConfig) -> str:
     return text
 
 
-def _single_article(tree, html: str) -> bool:
+def _single_article(tree, has_article: bool) -> bool:
     """The page has exactly one ``<article>`` and it holds at least ARTICLE_MIN_PARAGRAPHS of
     the page's ``<p>`` elements (a lone teaser card beside a ``<div>`` article does not).
-    A page whose markup never writes ``<article`` (lower case: an element HTML5 introduced,
-    written in capitals almost never) is answered without a DOM query (each costs about 0.3 ms:
-    a walk over every element); a search for each spelling would cost a scan of the page each."""
-    if tree.body is None or "<article" not in html:
+    ``has_article``: the markup writes ``<article`` (lower case: an element HTML5 introduced,
+    written in capitals almost never, see :func:`_scan_markup`); without it the page is
+    answered without a DOM query (each costs about 0.3 ms: a walk over every element)."""
+    if tree.body is None or not has_article:
         return False
     articles = tree.body.query_selector_all("article")
     if len(articles) != 1:
@@ -429,37 +433,47 @@ def _single_article(tree, html: str) -> bool:
     return not total or len(articles[0].query_selector_all("p")) >= ARTICLE_MIN_PARAGRAPHS * total
 
 
-def _image_texts(html: str) -> dict[str, int]:
-    """The ``alt`` texts of the page's images, unescaped and whitespace-squeezed as the
-    pruner's block texts are, with the number of images carrying each: resiliparse writes each
-    where its image stands, and :mod:`operators.boilerplate` drops a block that is nothing else
-    (an image's text is not the article's). A regex over the markup, about 0.3 ms per page:
-    reading the attribute from resiliparse's DOM costs about 0.3 ms per image (its collections
-    are walked per item). An alt text that is a formula (:func:`operators.math_extract.alt_latex`:
-    LaTeX2HTML's ``$x^2$``, ``{\\displaystyle ...}``) is the page's text, not an image's, and is
-    left out.
+def _scan_markup(html: str) -> tuple[dict[str, int], bool]:
+    """(image texts, whether the markup writes an ``<article>`` start tag) from one regex scan
+    of the page (each scan of a large page costs 0.1-0.3 ms).
 
-    >>> _image_texts('<IMG src=x ALT="A &amp;  b"><img alt=bare><imgx alt="no"><img data-alt="x"><img alt="A & b">')
-    {'A & b': 2, 'bare': 1}
+    Image texts: the ``alt`` texts of the page's images, unescaped and whitespace-squeezed as
+    the pruner's block texts are, with the number of images carrying each: resiliparse writes
+    each where its image stands, and :mod:`operators.boilerplate` drops a block that is nothing
+    else (an image's text is not the article's). Read from the markup: reading the attribute
+    from resiliparse's DOM costs about 0.3 ms per image (its collections are walked per item).
+    An alt text that is a formula (:func:`operators.math_extract.alt_latex`: LaTeX2HTML's
+    ``$x^2$``, ``{\\displaystyle ...}``) is the page's text, not an image's, and is left out.
+
+    >>> _scan_markup('<IMG src=x ALT="A &amp;  b"><img alt=bare><imgx alt="no"><img data-alt="x"><img alt="A & b">')
+    ({'A & b': 2, 'bare': 1}, False)
+    >>> _scan_markup('<articles><ARTICLE><img alt="$x^2$">')[1], _scan_markup('<article class=post>')[1]
+    (False, True)
     """
-    out: dict[str, int] = {}
-    for m in _IMG_ALT.finditer(html):
+    images: dict[str, int] = {}
+    has_article = False
+    for m in _IMG_ALT_OR_ARTICLE.finditer(html):
+        if m[4] is not None:
+            has_article = True
+            continue
         alt = m[1] if m[1] is not None else m[2] if m[2] is not None else m[3]
         if alt and not alt.isspace():
             key = " ".join((_unescape_html(alt) if "&" in alt else alt).split())
             if alt_latex(key) is None:
-                out[key] = out.get(key, 0) + 1
-    return out
+                images[key] = images.get(key, 0) + 1
+    return images, has_article
 
 
 def _extract(html: str, cfg: ExtractConfig) -> str:
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
-    depth, indent = (0, 0) if html.count("<") <= MAX_MAIN_CONTENT_DEPTH else _nesting(html)
+    tree = HTMLTree.parse(html)
+    scan = html.count("<") > MAX_MAIN_CONTENT_DEPTH and len(
+        tree.document.query_selector_all("*")) > MAX_MAIN_CONTENT_DEPTH
+    depth, indent = _nesting(html) if scan else (0, 0)
     main_content = cfg.main_content and depth <= MAX_MAIN_CONTENT_DEPTH
     flat = {"preserve_formatting": False} if indent > len(html) else {}  # see _LIST_OR_DEPTH_TAG
-    tree = HTMLTree.parse(html)
     skip = list(SKIP_SELECTORS)
     if not cfg.boilerplate_pruning:
         return extract_plain_text(tree, main_content=main_content, comments=not main_content, skip_elements=skip,
@@ -467,7 +481,7 @@ def _extract(html: str, cfg: ExtractConfig) -> str:
     kw = dict(preserve_formatting="minimal_html", links=True, skip_elements=skip)
     if flat:
         kw["list_bullets"] = False
-    images = _image_texts(html)
+    images, has_article = _scan_markup(html)
 
     def prune(minimal_html: str, thread: bool = False) -> str:
         return prune_minimal_html(minimal_html, images, thread)
@@ -475,7 +489,7 @@ def _extract(html: str, cfg: ExtractConfig) -> str:
     if not main_content:
         return prune(extract_plain_text(tree, main_content=False, comments=False, **kw))
     text = ""
-    if _single_article(tree, html):
+    if _single_article(tree, has_article):
         scoped = dict(kw, skip_elements=skip + [ARTICLE_SCOPE])
         text = prune(extract_plain_text(tree, main_content=True, comments=False, **scoped))
         if len(text) >= FALLBACK_MIN_CHARS:
