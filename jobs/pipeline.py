@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
             inputs = [str(p) for p in sample_path()]
             print(f"raysift: no --input given; running on the bundled sample crawl ({len(inputs)} WARC files)")
         check_models(cfg)  # before Ray starts: a missing model is a one-line error, not a cluster job
-        init_ray(args.address, quiet=args.quiet)
+        # Ray starts once the run is checked: a refused or finished rerun answers at once.
         stats = run_pipeline(cfg, inputs, args.output, ledger=args.ledger, max_files=args.max_files,
-                             overwrite=args.overwrite)
+                             overwrite=args.overwrite,
+                             start_ray=lambda: init_ray(args.address, quiet=args.quiet))
         print(summary_table(stats))
         print(f"output: {args.output}  (documents/, rejected/, stats.json, report.html)")
         return 0

@@ -326,8 +326,14 @@ def run_pipeline(
     max_files: int | None = None,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
+    start_ray: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run the whole job and return the ``stats.json`` it wrote.
+
+    ``start_ray``: called once the run is planned and checked (inputs listed, models found,
+    the output's earlier run resumed or refused), before the first Ray work; the CLI passes
+    :func:`operators.runtime.init_ray` there, so a refused or already finished rerun answers at
+    once instead of after Ray's start. Without it Ray must be running or Ray Data starts it.
 
     Without a ledger the run is resumable (:mod:`operators.resume`): inputs are processed in
     waves, each finished group of inputs is recorded, and rerunning the same command over the
@@ -365,6 +371,9 @@ def run_pipeline(
     else:
         state = resume.RunState(output)
         storage.delete_dir(storage.join(output, WORK_DIR), cfg.storage)
+    if start_ray is not None:
+        start_ray()
+        storage.start_retry_sink(carry=True)  # the retries of the planning above stay counted
     todo = resume.pending_groups(state, files)
     if state.resumed:
         shard_dirs = (storage.join(WORK_DIR, "annotated"),) if global_stage else ("documents", "rejected")

@@ -478,6 +478,9 @@ class _RetrySink:
     def add(self, kind: str) -> None:
         self.counts[kind] += 1
 
+    def merge(self, counts: dict[str, int]) -> None:
+        self.counts.update(counts)
+
     def take(self) -> dict[str, int]:
         out = {kind: n for kind, n in sorted(self.counts.items()) if n}
         self.counts.clear()
@@ -519,33 +522,42 @@ def _report_to_sink(kind: str) -> None:
             _SINK = None
 
 
-def start_retry_sink() -> None:
-    """Start (or empty) this Ray job's retry sink; a no-op when Ray is not initialised.
+def start_retry_sink(carry: bool = False) -> None:
+    """Start (or empty) this Ray job's retry sink; without Ray only this process's counts are
+    emptied.
 
     Call on the driver before a run's first S3 request; :func:`collect_retry_counts` at its end
     returns the retries made since, in every process of the job. The driver keeps the handle
-    that created the sink: an actor lives as long as its creator holds a reference.
+    that created the sink: an actor lives as long as its creator holds a reference. ``carry``:
+    the retries this process counted so far (a driver that planned the run before starting Ray)
+    go into the new sink instead of being forgotten.
     """
     global _SINK, _SINK_OWNER
     ray = _ray_if_initialized()
-    reset_retry_counts()
     if ray is None:
+        if not carry:
+            reset_retry_counts()
         return
+    carried = take_retry_counts() if carry else reset_retry_counts()
     with _SINK_LOCK:
         owner = _SINK_OWNER
+    actor = None
     if owner is not None:
         try:
             ray.get(owner.take.remote(), timeout=60)
-            return
+            actor = owner
         except Exception:  # noqa: BLE001 - a sink of an earlier Ray session: start a new one
             pass
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    if actor is None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    # on the driver's node: a sink on a worker node that dies would fail the run at its end
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    actor = ray.remote(num_cpus=0)(_RetrySink).options(name=RETRY_SINK_NAME, get_if_exists=True,
-                                                      scheduling_strategy=here).remote()
-    ray.get(actor.take.remote())
+        # on the driver's node: a sink on a worker node that dies would fail the run at its end
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        actor = ray.remote(num_cpus=0)(_RetrySink).options(name=RETRY_SINK_NAME, get_if_exists=True,
+                                                          scheduling_strategy=here).remote()
+        ray.get(actor.take.remote())
+    if carried:
+        ray.get(actor.merge.remote(carried))
     with _SINK_LOCK:
         _SINK_OWNER = _SINK = actor
 

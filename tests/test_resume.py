@@ -132,10 +132,13 @@ def test_killed_driver_rerun_resumes_to_the_undisturbed_output(crawl, tmp_path, 
 
     if recipe != "fineweb":
         return
-    # a finished run: the same command does nothing; another config is refused
-    noop = run_marked(_command(recipe, crawl, out), f"{tmp_path}-noop")
+    # a finished run: the same command does nothing; another config is refused. Both answer
+    # before Ray would start: the Ray address they are given (nothing listens there) is never joined.
+    nowhere = ("--address", "127.0.0.1:9")
+    noop = run_marked(_command(recipe, crawl, out, *nowhere), f"{tmp_path}-noop")
     assert noop.returncode == 0 and "already holds this finished run" in noop.stdout + noop.stderr
-    refused = run_marked(_command(recipe, crawl, out, "--set", "filters.language.min_score=0.5"), f"{tmp_path}-refused")
+    refused = run_marked(_command(recipe, crawl, out, "--set", "filters.language.min_score=0.5", *nowhere),
+                         f"{tmp_path}-refused")
     assert refused.returncode == 2 and "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
 
 

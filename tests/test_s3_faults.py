@@ -456,6 +456,11 @@ def test_retry_sink_counts_the_retries_of_every_process(ray_through_proxy: S3End
     storage.start_retry_sink()
     ray.get(remote.remote("timeout", 1))
     assert storage.collect_retry_counts() == {"timeout": 1}
+    # a driver that planned its run before Ray was joined carries that phase's retries in
+    storage.record_retry("throttle")
+    storage.start_retry_sink(carry=True)
+    ray.get(remote.remote("reset", 2))
+    assert storage.collect_retry_counts() == {"reset": 2, "throttle": 1}
 
 
 # --------------------------------------------------------------------------------- raysift run
