@@ -424,6 +424,7 @@ def main() -> None:
     runners: dict[str, Callable[[int, int, bool], tuple[list[str], float, float]]] = {
         name: (lambda a, b, reset, fn=fn: timed_pass(fn, htmls[a:b])) for name, fn in local.items()}
     runners[peer] = peer_worker.run
+    systems = list(runners)
     chunks = [(a, min(a + CHUNK_PAGES, len(htmls))) for a in range(0, len(htmls), CHUNK_PAGES)]
     outs: dict[str, list[str]] = {name: [""] * len(htmls) for name in runners}
     best = {name: [[float("inf")] * 2 for _ in chunks] for name in runners}  # name -> per chunk [wall, cpu]
@@ -433,9 +434,8 @@ def main() -> None:
         print(f"[round {rnd + 1}/{args.repeat}] resiliparse, raysift, trafilatura on {len(htmls)} pages "
               f"in {len(chunks)} chunks ...", flush=True)
         for c, (a, b) in enumerate(chunks):
-            names_now = list(runners)
-            shift = (c + rnd) % len(names_now)
-            for name in names_now[shift:] + names_now[:shift]:
+            shift = (c + rnd) % len(systems)
+            for name in systems[shift:] + systems[:shift]:
                 texts, wall, cpu = runners[name](a, b, c == 0)
                 if rnd == 0:
                     outs[name][a:b] = texts
